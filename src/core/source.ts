@@ -1,0 +1,65 @@
+import type { CloudEvent } from "../cloudevents/event.js";
+import type { BridgeError } from "./errors.js";
+import type { Outcome } from "./outcome.js";
+
+/**
+ * One native message as a source hands it to its route.
+ *
+ * The source decodes the native message with its pure mapping function before offering it, so the
+ * engine only ever sees CloudEvents. The engine calls `settle` exactly once, after every sink on the
+ * route confirmed every event (or failed for good, or the retry budget ran out); the source then
+ * applies its native verb (ack, nak, term, PUBACK, HTTP status).
+ */
+export interface Received {
+  /** The decoded events: one for most messages, several for an HTTP batch. Never empty. */
+  readonly events: readonly CloudEvent[];
+  /**
+   * Set when the native message could not become a CloudEvent. `events` then holds one
+   * `dev.cebridge.invalid` event (see `cloudevents/invalid.ts`) carrying the raw bytes and native
+   * metadata; the engine dead-letters it with this error and settles without delivering it.
+   */
+  readonly invalid?: BridgeError;
+  /** How many times the source has delivered this message, 1 on first delivery, where it knows. */
+  readonly deliveryCount?: number;
+  /** Applies the outcome natively. Called exactly once; must not throw (log failures instead). */
+  settle(outcome: Outcome): void;
+}
+
+/**
+ * The route's side of a source: a bounded window of in-flight events.
+ *
+ * Pausable sources wait for room (`whenFree`) before fetching; sources that cannot pause (core NATS,
+ * MQTT QoS 0) or can answer the sender (HTTP: 429) call `offer` and handle a refusal themselves.
+ */
+export interface Inbox {
+  /** The route's window size (`max_in_flight`), counted in events. */
+  readonly capacity: number;
+  /** Free slots right now. */
+  readonly free: number;
+  /** False once the route is shutting down: sources should refuse new work. */
+  readonly accepting: boolean;
+  /**
+   * Hands a message to the route, taking one slot per event. Returns false, without taking the
+   * message, when the window lacks room for all its events or the route stopped accepting.
+   */
+  offer(msg: Received): boolean;
+  /** Resolves once `n` slots are free; rejects with the signal's reason when it aborts. */
+  whenFree(n: number, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * A source connector instance. Its constructor does no I/O.
+ * Lifecycle: `start` once → (`stop` → `close`) once. `close` may be called without `stop`.
+ */
+export interface Source {
+  /**
+   * Connects and starts handing messages to `inbox`. Resolves once subscribed or bound; from then on
+   * the source reconnects on its own and reports its state through `ConnectorContext.setUp`.
+   * Rejects only on a configuration problem that retrying cannot fix (for example, address in use).
+   */
+  start(inbox: Inbox): Promise<void>;
+  /** Stops taking new messages. Messages already offered still settle. Idempotent. */
+  stop(): Promise<void>;
+  /** Releases every resource. Unsettled messages are left for the broker to redeliver. Idempotent. */
+  close(): Promise<void>;
+}
