@@ -1,0 +1,74 @@
+/**
+ * The `ce-` header codec of binary mode, shared by the HTTP binding and the NATS binding (1.0.3 draft):
+ * one header per attribute, name = prefix + attribute name, value = canonical string, percent-encoded.
+ */
+import { EventValidationError, FormatError } from "../core/errors.js";
+import { attributeString } from "./event.js";
+import type { CloudEvent } from "./event.js";
+import { percentDecode, percentEncode } from "./percent.js";
+import { isValidAttributeName, showValue } from "./validate.js";
+
+/** Options of `encodeCeHeaders`. */
+export interface CeHeaderOptions {
+  /** Header name prefix, used as given (`ce-` for HTTP and NATS). */
+  readonly prefix: string;
+  /**
+   * Whether `datacontenttype` becomes a header too. HTTP maps it to `Content-Type` instead (a
+   * `ce-datacontenttype` header MUST NOT be sent); NATS binary mode sends it as `ce-datacontenttype`.
+   */
+  readonly includeDatacontenttype: boolean;
+}
+
+/**
+ * Encodes every attribute as a `[name, value]` header pair: name = `prefix` + attribute name (attribute
+ * names are lower-case by validation), value = the canonical string, percent-encoded per 1.0.2.
+ * `datacontenttype` is skipped unless `includeDatacontenttype`. Order follows the attribute order.
+ */
+export function encodeCeHeaders(ev: CloudEvent, opts: CeHeaderOptions): [name: string, value: string][] {
+  const out: [string, string][] = [];
+  const attrs = ev.attributes;
+  for (const name in attrs) {
+    if (name === "datacontenttype" && !opts.includeDatacontenttype) continue;
+    const value = attrs[name];
+    if (value === undefined) continue;
+    out.push([opts.prefix + name, percentEncode(attributeString(value))]);
+  }
+  return out;
+}
+
+/**
+ * Decodes the prefixed headers of a binary-mode message into attribute strings. Header names match
+ * `prefix` case-insensitively; the attribute name is the lower-cased rest. Values are percent-decoded
+ * tolerantly (see `percentDecode`). Headers without the prefix are ignored. Values stay strings
+ * (an extension `ce-count: 3` is the String "3"); the caller validates the resulting event.
+ *
+ * Throws `EventValidationError` when the rest of a prefixed header is not a valid attribute name, or
+ * when two headers carry the same attribute; `FormatError` naming the header when its value holds
+ * escapes that decode to invalid UTF-8.
+ */
+export function decodeCeHeaders(entries: Iterable<[string, string]>, prefix: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const plen = prefix.length;
+  const lowerPrefix = prefix.toLowerCase();
+  for (const [header, raw] of entries) {
+    if (header.length < plen || header.slice(0, plen).toLowerCase() !== lowerPrefix) continue;
+    const name = header.slice(plen).toLowerCase();
+    if (!isValidAttributeName(name)) {
+      throw new EventValidationError(
+        `header ${showValue(header)}: ${showValue(name)} is not a valid attribute name (lower-case a-z, 0-9)`,
+        name,
+      );
+    }
+    // `hasOwn`, not `in`: names like `constructor` are legal attributes.
+    if (Object.hasOwn(out, name)) {
+      throw new EventValidationError(`header ${showValue(header)}: attribute "${name}" appears more than once`, name);
+    }
+    try {
+      out[name] = percentDecode(raw);
+    } catch (err) {
+      if (err instanceof FormatError) throw new FormatError(`header ${showValue(header)}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+  return out;
+}

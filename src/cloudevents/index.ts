@@ -1,0 +1,44 @@
+/**
+ * The public API of the CloudEvents layer: the event model, validation, media types, the JSON format
+ * (single and batch), binary mode with its `ce-` header codec, percent-encoding, 0.3 upconversion and
+ * the invalid-message event.
+ */
+export * from "./event.js";
+export {
+  charsetOf,
+  isBatchMediaType,
+  isJsonMediaType,
+  isStructuredMediaType,
+  isTextMediaType,
+  mediaEssence,
+} from "./media.js";
+export {
+  checkAttribute,
+  isAbsoluteUri,
+  isBase64,
+  isMediaType,
+  isRfc3339,
+  isUriReference,
+  isValidAttributeName,
+  stringProblem,
+  validateEvent,
+} from "./validate.js";
+export { percentDecode, percentEncode } from "./percent.js";
+export { decodeCeHeaders, encodeCeHeaders } from "./headers.js";
+export type { CeHeaderOptions } from "./headers.js";
+export { binaryBody, eventFromBinary } from "./binary.js";
+export type { BinaryBody } from "./binary.js";
+export {
+  checkJsonDepth,
+  DEFAULT_MAX_DEPTH,
+  parseBatch,
+  parseStructured,
+  serializeBatch,
+  serializeStructured,
+  toJsonObject,
+} from "./json-format.js";
+export type { JsonLimits } from "./json-format.js";
+export { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
+export type { ContentEncoding } from "./upconvert.js";
+export { INVALID_EVENT_TYPE, invalidEvent } from "./invalid.js";
+export type { InvalidEventInput } from "./invalid.js";

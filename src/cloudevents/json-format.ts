@@ -1,0 +1,248 @@
+/**
+ * The JSON event format (structured mode, `application/cloudevents+json`) and the JSON batch format
+ * (`application/cloudevents-batch+json`), docs/cloudevents.md §3.
+ *
+ * Reading: the text is checked for nesting depth before `JSON.parse` (so a hostile body cannot make the
+ * parser or a later `JSON.stringify` recurse deeply), attributes are taken with their JSON types,
+ * `null` members are absent, and data is kept in the form it arrived in (`json`, `text` or `bytes`).
+ * Writing: attributes as top-level members; bytes become `data` when the content type says JSON or
+ * text and the bytes are readable as such, else `data_base64` (DESIGN §5).
+ */
+import { EventValidationError, FormatError, TooLargeError } from "../core/errors.js";
+import type { AttributeValue, CloudEvent, EventData } from "./event.js";
+import { charsetOf, isJsonMediaType, isTextMediaType } from "./media.js";
+import { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
+import { isValidAttributeName, showValue, validateEvent } from "./validate.js";
+
+/** Limits applied while parsing. */
+export interface JsonLimits {
+  /** Maximum nesting of objects and arrays (the event object itself is level 1). Default 64. */
+  readonly maxDepth?: number;
+}
+
+/** The default JSON nesting limit (DESIGN §3). */
+export const DEFAULT_MAX_DEPTH = 64;
+
+// Fatal: invalid UTF-8 is an error, never silently replaced. A leading BOM is dropped (RFC 8259 lets
+// parsers ignore it, and JSON.parse would reject it).
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+function utf8Text(bytes: Uint8Array): string | undefined {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Throws `TooLargeError` when `text` nests objects/arrays deeper than `maxDepth`. One O(n) pass that
+ * jumps over string literals with `indexOf`, so brackets inside strings do not count. Malformed text is
+ * left for `JSON.parse` to report.
+ */
+export function checkJsonDepth(text: string, maxDepth: number = DEFAULT_MAX_DEPTH): void {
+  if (countOpeners(text, maxDepth) <= maxDepth) return;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = text.indexOf('"', i + 1);
+      while (j > 0 && isEscaped(text, j)) j = text.indexOf('"', j + 1);
+      if (j < 0) return;
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) throw new TooLargeError(`JSON nesting deeper than ${maxDepth} levels`);
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+}
+
+/**
+ * Fast path: nesting can never exceed the number of `{` and `[` in the text, which native `indexOf`
+ * counts much faster than a character loop. Stops counting once over `limit`.
+ */
+function countOpeners(text: string, limit: number): number {
+  let n = 0;
+  for (let i = text.indexOf("{"); i >= 0 && n <= limit; i = text.indexOf("{", i + 1)) n++;
+  for (let i = text.indexOf("["); i >= 0 && n <= limit; i = text.indexOf("[", i + 1)) n++;
+  return n;
+}
+
+/** True when the quote at `at` is preceded by an odd number of backslashes. */
+function isEscaped(text: string, at: number): boolean {
+  let n = 0;
+  while (text.charCodeAt(at - 1 - n) === 0x5c) n++;
+  return (n & 1) === 1;
+}
+
+function parseJson(body: Uint8Array | string, limits: JsonLimits | undefined): unknown {
+  const text = typeof body === "string" ? body : utf8Text(body);
+  if (text === undefined) throw new FormatError("body is not valid UTF-8");
+  checkJsonDepth(text, limits?.maxDepth ?? DEFAULT_MAX_DEPTH);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new FormatError(`malformed JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Builds and validates one event from a parsed JSON-format object. */
+function eventFromObject(o: Record<string, unknown>): CloudEvent {
+  const v03 = o["specversion"] === SPEC_VERSION_03;
+  const attributes: Record<string, AttributeValue> = {};
+  let hasData = false;
+  let dataValue: unknown;
+  let base64: unknown = null;
+  for (const key of Object.keys(o)) {
+    const v = o[key];
+    if (key === "data") {
+      hasData = true;
+      dataValue = v;
+      continue;
+    }
+    if (key === "data_base64") {
+      base64 = v;
+      continue;
+    }
+    if (v === null) continue; // null = unset (JSON format 1.0.1)
+    // Checked here, not only in validateEvent: assigning a key like `__proto__` would be lost silently.
+    if (!isValidAttributeName(key)) {
+      throw new EventValidationError(`attribute ${showValue(key)}: name must consist of lower-case letters a-z and digits 0-9`, key);
+    }
+    if (v03) attributes[key] = attributeFrom03Json(v);
+    else if (typeof v === "string" || typeof v === "boolean" || typeof v === "number") attributes[key] = v;
+    else throw new EventValidationError(`attribute "${key}": must be a string, boolean or integer, got ${Array.isArray(v) ? "an array" : "an object"}`, key);
+  }
+  if (v03 && upconvertAttributes(attributes) === "base64" && hasData && dataValue !== null) {
+    // 0.3 carried binary data as a base64 string in `data`; 1.0 calls that member `data_base64`.
+    if (typeof dataValue !== "string") throw new FormatError('member "data": must be a base64 string under datacontentencoding base64');
+    base64 = dataValue;
+    hasData = false;
+  }
+  let data: EventData | undefined;
+  if (base64 !== null && base64 !== undefined) {
+    if (hasData && dataValue !== null) throw new FormatError('members "data" and "data_base64" must not both be present');
+    if (typeof base64 !== "string") throw new FormatError('member "data_base64": must be a base64 string');
+    data = { kind: "bytes", bytes: decodeBase64(base64, 'member "data_base64"') };
+  } else if (hasData) {
+    const ct = attributes["datacontenttype"];
+    if (typeof ct !== "string" || isJsonMediaType(ct)) {
+      data = { kind: "json", value: dataValue }; // a JSON string stays a string: never parsed again
+    } else if (typeof dataValue === "string") {
+      data = { kind: "text", text: dataValue };
+    } else {
+      throw new FormatError(`member "data": must be a string when datacontenttype ${showValue(ct)} is not JSON`);
+    }
+  }
+  return validateEvent(data === undefined ? { attributes } : { attributes, data });
+}
+
+/**
+ * Parses one JSON-format event (structured mode) and validates it. Throws `FormatError` (invalid UTF-8,
+ * malformed JSON, not an object, bad `data`/`data_base64`), `TooLargeError` (nesting over
+ * `limits.maxDepth`) or `EventValidationError` (naming the attribute). A 0.3 event is upconverted.
+ */
+export function parseStructured(body: Uint8Array | string, limits?: JsonLimits): CloudEvent {
+  const doc = parseJson(body, limits);
+  if (!isObject(doc)) throw new FormatError("a structured event must be a JSON object");
+  return eventFromObject(doc);
+}
+
+function withPrefix(err: unknown, prefix: string): unknown {
+  if (err instanceof EventValidationError) return new EventValidationError(prefix + err.message, err.attribute);
+  if (err instanceof FormatError) return new FormatError(prefix + err.message, { cause: err });
+  return err;
+}
+
+/**
+ * Parses a JSON batch: an array (possibly empty) of JSON-format events that all share one
+ * `specversion`. Errors of an entry are prefixed with its index (`event[3]: ...`).
+ */
+export function parseBatch(body: Uint8Array | string, limits?: JsonLimits): CloudEvent[] {
+  const doc = parseJson(body, limits);
+  if (!Array.isArray(doc)) throw new FormatError("a batch must be a JSON array of events");
+  const out: CloudEvent[] = new Array<CloudEvent>(doc.length);
+  let first: unknown;
+  for (let i = 0; i < doc.length; i++) {
+    const entry: unknown = doc[i];
+    try {
+      if (!isObject(entry)) throw new FormatError("an event must be a JSON object");
+      const sv = entry["specversion"];
+      if (i === 0) first = sv;
+      else if (sv !== first) {
+        throw new EventValidationError(
+          `attribute "specversion": ${showValue(sv)} differs from ${showValue(first)} of event[0]; a batch must share one specversion`,
+          "specversion",
+        );
+      }
+      out[i] = eventFromObject(entry);
+    } catch (err) {
+      throw withPrefix(err, `event[${i}]: `);
+    }
+  }
+  return out;
+}
+
+/** Charsets under which valid UTF-8 bytes mean the same text (so `data` as a string is lossless). */
+function isUtf8Charset(ct: string): boolean {
+  const cs = charsetOf(ct);
+  return cs === undefined || cs === "utf-8" || cs === "utf8" || cs === "us-ascii";
+}
+
+function putBytes(out: Record<string, unknown>, bytes: Uint8Array, ct: AttributeValue | undefined): void {
+  if (typeof ct === "string") {
+    if (isJsonMediaType(ct)) {
+      const text = utf8Text(bytes);
+      if (text !== undefined) {
+        try {
+          checkJsonDepth(text);
+          out["data"] = JSON.parse(text);
+          return;
+        } catch {
+          // not JSON after all (or too deep to re-serialize safely): fall through to data_base64
+        }
+      }
+    } else if (isTextMediaType(ct) && isUtf8Charset(ct)) {
+      const text = utf8Text(bytes);
+      if (text !== undefined) {
+        out["data"] = text;
+        return;
+      }
+    }
+  }
+  out["data_base64"] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
+/**
+ * The JSON-format member object of an event: every attribute as a top-level member with its JSON
+ * type, then the data: `json` → `data` value; `text` → `data` string; `bytes` → `data` JSON value when
+ * the content type is `*\/json` or `*\/*+json` and the bytes parse, `data` string when the content type
+ * is textual (`text/*`, XML, or a charset) and the bytes are UTF-8 under a UTF-8-compatible charset,
+ * otherwise `data_base64`. No data → neither member.
+ */
+export function toJsonObject(ev: CloudEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...ev.attributes };
+  const data = ev.data;
+  if (data === undefined) return out;
+  if (data.kind === "json") out["data"] = data.value;
+  else if (data.kind === "text") out["data"] = data.text;
+  else putBytes(out, data.bytes, ev.attributes["datacontenttype"]);
+  return out;
+}
+
+/** The event in the JSON format, as one line of JSON text (no trailing newline). */
+export function serializeStructured(ev: CloudEvent): string {
+  return JSON.stringify(toJsonObject(ev));
+}
+
+/** Events in the JSON batch format (a JSON array; `[]` for none). */
+export function serializeBatch(evs: readonly CloudEvent[]): string {
+  let out = "[";
+  for (let i = 0; i < evs.length; i++) out += (i === 0 ? "" : ",") + serializeStructured(evs[i]!);
+  return out + "]";
+}
