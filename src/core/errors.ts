@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   CEB_UNSUPPORTED_MEDIA: "the content type is neither a CloudEvent nor configured for plain wrapping",
   CEB_TOO_LARGE: "a message is over the configured size or depth limit",
   CEB_UNAUTHORIZED: "a request lacks valid credentials",
+  CEB_NOT_FOUND: "an HTTP request went to a path that takes no events",
+  CEB_METHOD: "an HTTP request used a method other than POST (or OPTIONS for the handshake)",
   CEB_WINDOW_FULL: "the route's in-flight window is full; retry later",
   CEB_SHUTTING_DOWN: "the daemon is stopping and takes no new events",
   CEB_SINK_TRANSIENT: "a sink failed in a way that may succeed later (network, 5xx, 408, 429)",

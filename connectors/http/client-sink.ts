@@ -1,0 +1,115 @@
+/**
+ * The HTTP sink: POSTs events in binary, structured or batch mode over keep-alive connections.
+ * 2xx confirms; 408, 429, 5xx and network errors are transient (Retry-After honoured); any other
+ * status is permanent. Error messages carry the status and at most 200 characters of the body,
+ * never the request headers (they may hold credentials).
+ */
+import { readFileSync } from "node:fs";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Static } from "@sinclair/typebox";
+import type { CloudEvent } from "../../src/cloudevents/event.js";
+import { binaryBody, encodeCeHeaders } from "../../src/cloudevents/index.js";
+import { serializeBatch, serializeStructured } from "../../src/cloudevents/json-format.js";
+import type { ConnectorContext } from "../../src/core/connector.js";
+import { SinkError } from "../../src/core/errors.js";
+import type { Sink } from "../../src/core/sink.js";
+import { BatchCollector } from "./batch.js";
+import type { httpSinkSchema } from "./definition.js";
+
+type Config = Static<typeof httpSinkSchema>;
+
+const STRUCTURED = "application/cloudevents+json; charset=UTF-8";
+const BATCH = "application/cloudevents-batch+json; charset=UTF-8";
+
+export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
+  const url = new URL(cfg.url);
+  const secure = url.protocol === "https:";
+  const request = secure ? httpsRequest : httpRequest;
+  const agentOptions = { keepAlive: true, maxSockets: cfg.max_connections };
+  const agent = secure
+    ? new HttpsAgent({
+        ...agentOptions,
+        ...(cfg.tls?.ca ? { ca: readFileSync(cfg.tls.ca) } : {}),
+        ...(cfg.tls?.cert ? { cert: readFileSync(cfg.tls.cert) } : {}),
+        ...(cfg.tls?.key ? { key: readFileSync(cfg.tls.key) } : {}),
+        rejectUnauthorized: cfg.tls?.insecure_skip_verify !== true,
+      })
+    : new HttpAgent(agentOptions);
+  const fixed: OutgoingHttpHeaders = { ...cfg.headers };
+  if (cfg.auth) fixed["authorization"] = `Bearer ${cfg.auth.bearer}`;
+
+  function post(headers: OutgoingHttpHeaders, body: Uint8Array | string | undefined, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: "POST", agent, headers: { ...fixed, ...headers }, signal, timeout: cfg.timeout });
+      req.on("timeout", () => req.destroy(new SinkError(`${url.host}: no response within ${cfg.timeout} ms`, true, { code: "CEB_SINK_TIMEOUT" })));
+      req.on("error", (err) => {
+        if (err instanceof SinkError) return reject(err);
+        const code = (err as NodeJS.ErrnoException).code ?? err.name;
+        reject(new SinkError(`${url.host}: ${code}`, true, { cause: err }));
+      });
+      req.on("response", (res) => {
+        readSnippet(res).then((snippet) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve();
+          const transient = status === 408 || status === 429 || status >= 500;
+          const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+          reject(
+            new SinkError(`${url.host} answered ${status}${snippet ? `: ${snippet}` : ""}`, transient, {
+              ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+            }),
+          );
+        }, reject);
+      });
+      req.end(body);
+    });
+  }
+
+  const batcher =
+    cfg.mode === "batch"
+      ? new BatchCollector(cfg.batch, (events) => post({ "content-type": BATCH }, serializeBatch(events), AbortSignal.timeout(cfg.timeout)))
+      : undefined;
+
+  return {
+    guarantee: "confirmed",
+    async open() {
+      // Nothing to connect ahead: connections open on first use and are kept alive.
+      ctx.setUp(true);
+    },
+    write(event: CloudEvent, signal: AbortSignal) {
+      if (batcher) return batcher.add(event, signal);
+      if (cfg.mode === "structured") return post({ "content-type": STRUCTURED }, serializeStructured(event), signal);
+      const { body, contentType } = binaryBody(event);
+      const headers: OutgoingHttpHeaders = {};
+      for (const [name, value] of encodeCeHeaders(event, { prefix: "ce-", includeDatacontenttype: false })) headers[name] = value;
+      if (contentType !== undefined) headers["content-type"] = contentType;
+      return post(headers, body, signal);
+    },
+    async close() {
+      await batcher?.flushAll();
+      agent.destroy();
+      ctx.setUp(false);
+    },
+  };
+}
+
+/** At most 200 characters of a response body, for error messages. */
+function readSnippet(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      if (text.length < 200) text += chunk;
+    });
+    res.on("end", () => resolve(text.slice(0, 200).replace(/\s+/g, " ").trim()));
+    res.on("error", () => resolve(text.slice(0, 200)));
+  });
+}
+
+/** `Retry-After` as seconds or an HTTP date → milliseconds. */
+export function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}

@@ -1,0 +1,122 @@
+/**
+ * Phase 3: checks across components and routes, after every piece validated on its own.
+ */
+import type { Registry } from "../core/connector.js";
+import { compileFilter, FilterCompileError, type FilterSpec } from "../filter/index.js";
+import type { RawIssue } from "./validate.js";
+
+interface RawRoute {
+  name?: unknown;
+  from?: unknown;
+  to?: unknown;
+  dead_letter?: unknown;
+  filter?: unknown;
+}
+
+interface RawComponent {
+  type: string;
+  [k: string]: unknown;
+}
+
+/** Returns errors for dangling references and warnings for settings that can lose or drop events. */
+export function checkReferences(
+  sources: Record<string, RawComponent>,
+  sinks: Record<string, RawComponent>,
+  routes: RawRoute[],
+  registry: Registry,
+): { errors: RawIssue[]; warnings: RawIssue[]; filterPositions: Map<RawIssue, number> } {
+  const errors: RawIssue[] = [];
+  const warnings: RawIssue[] = [];
+  const filterPositions = new Map<RawIssue, number>();
+  const usedSources = new Map<string, number>();
+  const usedSinks = new Set<string>();
+  const names = new Map<string, number>();
+
+  routes.forEach((r, i) => {
+    const at = ["routes", i];
+    if (typeof r.name === "string") {
+      if (names.has(r.name)) errors.push({ code: "CFG_REF", path: [...at, "name"], message: `route name "${r.name}" is already used by routes[${names.get(r.name)}]` });
+      else names.set(r.name, i);
+    }
+    if (typeof r.from === "string") {
+      if (!(r.from in sources)) {
+        errors.push({ code: "CFG_REF", path: [...at, "from"], message: `no source named "${r.from}"${listOf(sources)}` });
+      } else if (usedSources.has(r.from)) {
+        errors.push({
+          code: "CFG_REF",
+          path: [...at, "from"],
+          message: `source "${r.from}" already feeds routes[${usedSources.get(r.from)}]; a source feeds one route (list several sinks in its "to", and use filters)`,
+        });
+      } else {
+        usedSources.set(r.from, i);
+        const src = sources[r.from]!;
+        const def = registry.source(src.type);
+        if (def && !def.pausable(src as never)) {
+          warnings.push({
+            code: "CFG_DELIVERY",
+            path: [...at, "from"],
+            message: `source "${r.from}" (${src.type}) cannot pause: events are dropped when the window is full (counted in cebridge_events_dropped_total{reason="overflow"})`,
+          });
+        }
+      }
+    }
+    if (Array.isArray(r.to)) {
+      r.to.forEach((s: unknown, j: number) => {
+        if (typeof s !== "string") return;
+        if (!(s in sinks)) {
+          errors.push({ code: "CFG_REF", path: [...at, "to", j], message: `no sink named "${s}"${listOf(sinks)}` });
+          return;
+        }
+        if ((r.to as unknown[]).indexOf(s) !== j) errors.push({ code: "CFG_REF", path: [...at, "to", j], message: `sink "${s}" is listed twice` });
+        usedSinks.add(s);
+        const sink = sinks[s]!;
+        const def = registry.sink(sink.type);
+        if (def && def.guarantee(sink as never) === "best-effort") {
+          warnings.push({
+            code: "CFG_DELIVERY",
+            path: [...at, "to", j],
+            message: `sink "${s}" (${sink.type}) is best-effort: it cannot confirm delivery, so an event can be lost without a trace`,
+          });
+        }
+      });
+    }
+    if (typeof r.dead_letter === "string") {
+      if (!(r.dead_letter in sinks)) errors.push({ code: "CFG_REF", path: [...at, "dead_letter"], message: `no sink named "${r.dead_letter}"${listOf(sinks)}` });
+      else {
+        usedSinks.add(r.dead_letter);
+        if (Array.isArray(r.to) && r.to.includes(r.dead_letter)) {
+          errors.push({ code: "CFG_REF", path: [...at, "dead_letter"], message: `sink "${r.dead_letter}" is both a target and the dead-letter sink of this route` });
+        }
+      }
+    } else if (r.dead_letter === undefined) {
+      warnings.push({
+        code: "CFG_DELIVERY",
+        path: at,
+        message: "route has no dead_letter sink: events that fail permanently are logged, counted and rejected",
+      });
+    }
+    if (r.filter !== undefined) {
+      try {
+        compileFilter(r.filter as FilterSpec);
+      } catch (err) {
+        if (!(err instanceof FilterCompileError)) throw err;
+        const issue: RawIssue = { code: "CFG_FILTER", path: [...at, "filter", ...err.path], message: err.message };
+        if (err.position !== undefined) filterPositions.set(issue, err.position);
+        errors.push(issue);
+      }
+    }
+  });
+
+  for (const id of Object.keys(sources)) {
+    if (!usedSources.has(id)) warnings.push({ code: "CFG_REF", path: ["sources", id], key: true, message: `source "${id}" is not used by any route` });
+  }
+  for (const id of Object.keys(sinks)) {
+    if (!usedSinks.has(id)) warnings.push({ code: "CFG_REF", path: ["sinks", id], key: true, message: `sink "${id}" is not used by any route` });
+  }
+  return { errors, warnings, filterPositions };
+}
+
+function listOf(map: Record<string, unknown>): string {
+  const ids = Object.keys(map);
+  return ids.length ? ` (defined: ${ids.join(", ")})` : " (none are defined)";
+}

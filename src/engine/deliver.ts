@@ -1,0 +1,52 @@
+/**
+ * One event to one sink, with a deadline per attempt and retries for transient failures.
+ * Each sink retries on its own, so while retries last a healthy sink never sees a duplicate
+ * because another one flapped.
+ */
+import type { CloudEvent } from "../cloudevents/event.js";
+import { asBridgeError, BridgeError, SinkError } from "../core/errors.js";
+import type { Sink } from "../core/sink.js";
+import { backoffDelay, sleep, type RetryPolicy } from "./backoff.js";
+
+export type WriteResult =
+  | { readonly ok: true; readonly attempts: number }
+  /** `final: true` — permanent failure; `final: false` — transient failure that outlasted the budget or shutdown. */
+  | { readonly ok: false; readonly final: boolean; readonly error: BridgeError; readonly attempts: number; readonly retryAfterMs?: number };
+
+export interface WriteOptions {
+  readonly retry: RetryPolicy;
+  readonly timeoutMs: number;
+  /** Aborts at hard shutdown: the current attempt is cancelled and no retry follows. */
+  readonly signal: AbortSignal;
+  readonly onRetry?: (error: BridgeError, attempt: number) => void;
+}
+
+export async function writeWithRetry(sink: Sink, event: CloudEvent, opts: WriteOptions): Promise<WriteResult> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const error = await attemptOnce(sink, event, opts);
+    if (error === undefined) return { ok: true, attempts: attempt };
+    if (!error.retryable) return { ok: false, final: true, error, attempts: attempt };
+    const retryAfterMs = error instanceof SinkError ? error.retryAfterMs : undefined;
+    const delay = backoffDelay(opts.retry, attempt, retryAfterMs);
+    if (opts.signal.aborted || Date.now() - started + delay > opts.retry.max_elapsed) {
+      return { ok: false, final: false, error, attempts: attempt, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    }
+    opts.onRetry?.(error, attempt);
+    if (!(await sleep(delay, opts.signal))) return { ok: false, final: false, error, attempts: attempt };
+  }
+}
+
+async function attemptOnce(sink: Sink, event: CloudEvent, opts: WriteOptions): Promise<BridgeError | undefined> {
+  const deadline = AbortSignal.timeout(opts.timeoutMs);
+  const signal = AbortSignal.any([deadline, opts.signal]);
+  try {
+    await sink.write(event, signal);
+    return undefined;
+  } catch (err) {
+    if (deadline.aborted && !opts.signal.aborted) {
+      return new SinkError(`write did not complete within ${opts.timeoutMs} ms`, true, { code: "CEB_SINK_TIMEOUT", cause: err });
+    }
+    return asBridgeError(err);
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * A route: receive → (loop check) → filter → transform → fan-out to every sink → settle.
+ *
+ * The route is its source's `Inbox`. Each received message takes one window slot per event; the
+ * message is settled exactly once, after every sink answered for every event, with the worst
+ * outcome (see `core/outcome.ts`). Permanent failures go to the dead-letter sink; if that write
+ * fails too, the message is released rather than acked, so nothing is silently dropped.
+ */
+import type { CloudEvent } from "../cloudevents/event.js";
+import { BridgeError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import { DELIVERED, worse, type Outcome } from "../core/outcome.js";
+import type { Sink } from "../core/sink.js";
+import type { Inbox, Received } from "../core/source.js";
+import type { Metrics } from "../observability/metrics.js";
+import type { RouteState } from "../observability/status.js";
+import { deadLetterEvent } from "./dead-letter.js";
+import { writeWithRetry, type WriteOptions } from "./deliver.js";
+import { loopVerdict, withLoopMarkers } from "./loop.js";
+import type { Transform } from "./transform.js";
+import { Window } from "./window.js";
+
+/** Everything a route needs, resolved by the engine from the frozen config. */
+export interface RouteSetup {
+  readonly name: string;
+  readonly sourceId: string;
+  readonly sinks: readonly { readonly id: string; readonly sink: Sink }[];
+  readonly deadLetter?: { readonly id: string; readonly sink: Sink };
+  readonly filter?: (event: CloudEvent) => boolean;
+  readonly transform?: Transform;
+  readonly window: number;
+  readonly retry: WriteOptions["retry"];
+  readonly timeoutMs: number;
+  readonly maxDeliveries?: number;
+  readonly loopPrevention: boolean;
+  readonly maxHops: number;
+  readonly instanceId: string;
+}
+
+export class Route implements Inbox {
+  private readonly window: Window;
+  private readonly hardStop = new AbortController();
+  private pending = 0;
+  private drained: (() => void) | undefined;
+  private open = true;
+  private readonly labels: { route: string };
+
+  constructor(
+    private readonly setup: RouteSetup,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly state: RouteState,
+  ) {
+    this.window = new Window(setup.window);
+    this.labels = { route: setup.name };
+  }
+
+  get capacity(): number {
+    return this.window.capacity;
+  }
+
+  get free(): number {
+    return this.window.free;
+  }
+
+  get accepting(): boolean {
+    return this.open;
+  }
+
+  offer(msg: Received): boolean {
+    const n = msg.events.length;
+    if (!this.open || !this.window.tryAcquire(n)) return false;
+    this.pending++;
+    this.state.inFlight = this.window.inFlight;
+    this.metrics.inFlight.set(this.labels, this.window.inFlight);
+    this.metrics.received.inc({ route: this.setup.name, source: this.setup.sourceId }, n);
+    this.state.counters.received += n;
+    void this.process(msg, n, performance.now());
+    return true;
+  }
+
+  whenFree(n: number, signal: AbortSignal): Promise<void> {
+    return this.window.whenFree(n, signal);
+  }
+
+  /** Stops taking new messages (shutdown phase 1). */
+  stopAccepting(): void {
+    this.open = false;
+  }
+
+  /** Resolves once every offered message has settled. */
+  drain(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const previous = this.drained;
+      this.drained = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+
+  /** Cancels in-flight writes and retries; their messages settle `errored` and are redelivered. */
+  abort(): void {
+    this.hardStop.abort(new BridgeError("CEB_SHUTTING_DOWN", "the daemon is stopping", true));
+  }
+
+  private async process(msg: Received, n: number, started: number): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = msg.invalid
+        ? await this.deadLetterAll(msg.events, msg.invalid, msg.deliveryCount ?? 1)
+        : await this.deliverAll(msg);
+    } catch (err) {
+      // A bug, not an event problem: release the message so it is not lost.
+      this.log.error({ err, route: this.setup.name }, "unexpected error while routing");
+      outcome = { status: "errored", error: new BridgeError("CEB_INTERNAL", String(err), true, { cause: err }) };
+    }
+    this.window.release(n);
+    this.state.inFlight = this.window.inFlight;
+    this.metrics.inFlight.set(this.labels, this.window.inFlight);
+    this.count(outcome);
+    this.metrics.deliverySeconds.observe(this.labels, (performance.now() - started) / 1000);
+    try {
+      msg.settle(outcome);
+    } catch (err) {
+      this.log.error({ err, route: this.setup.name }, "source settle threw");
+    }
+    if (--this.pending === 0 && this.drained) {
+      const done = this.drained;
+      this.drained = undefined;
+      done();
+    }
+  }
+
+  private count(outcome: Outcome): void {
+    const c = this.state.counters;
+    if (outcome.status === "rejected") c.rejected++;
+    else if (outcome.status === "errored") c.released++;
+  }
+
+  private async deliverAll(msg: Received): Promise<Outcome> {
+    if (msg.events.length === 1) return this.deliverOne(msg.events[0]!, msg.deliveryCount);
+    const outcomes = await Promise.all(msg.events.map((e) => this.deliverOne(e, msg.deliveryCount)));
+    return outcomes.reduce(worse, DELIVERED);
+  }
+
+  private async deliverOne(event: CloudEvent, deliveryCount: number | undefined): Promise<Outcome> {
+    const s = this.setup;
+    if (s.loopPrevention) {
+      const verdict = loopVerdict(event, s.instanceId, s.maxHops);
+      if (verdict) {
+        this.metrics.dropped.inc({ route: s.name, reason: "loop" });
+        this.state.counters.dropped++;
+        this.log.debug({ route: s.name, id: event.attributes["id"], verdict }, "loop cut");
+        return DELIVERED;
+      }
+    }
+    if (s.filter && !s.filter(event)) {
+      this.metrics.filtered.inc(this.labels);
+      this.state.counters.filtered++;
+      return DELIVERED;
+    }
+    let out = event;
+    if (s.transform) {
+      try {
+        out = s.transform(event);
+      } catch (err) {
+        return this.deadLetter(event, err as BridgeError, undefined, 1);
+      }
+    }
+    if (s.loopPrevention) out = withLoopMarkers(out, s.instanceId);
+
+    const opts: WriteOptions = {
+      retry: s.retry,
+      timeoutMs: s.timeoutMs,
+      signal: this.hardStop.signal,
+    };
+    const results = await Promise.all(
+      s.sinks.map(({ id, sink }) =>
+        writeWithRetry(sink, out, { ...opts, onRetry: () => this.metrics.retries.inc({ route: s.name, sink: id }) }),
+      ),
+    );
+
+    let outcome: Outcome = DELIVERED;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      const sinkId = s.sinks[i]!.id;
+      if (r.ok) {
+        this.metrics.delivered.inc({ route: s.name, sink: sinkId });
+        this.state.counters.delivered++;
+        continue;
+      }
+      this.metrics.failed.inc({ route: s.name, sink: sinkId, reason: r.error.code });
+      if (r.final) {
+        outcome = worse(outcome, await this.deadLetter(event, r.error, sinkId, r.attempts));
+      } else if (s.maxDeliveries !== undefined && deliveryCount !== undefined && deliveryCount >= s.maxDeliveries) {
+        const exhausted = new BridgeError(
+          "CEB_RETRIES_EXHAUSTED",
+          `gave up after ${deliveryCount} deliveries: ${r.error.message}`,
+          false,
+          { cause: r.error },
+        );
+        outcome = worse(outcome, await this.deadLetter(event, exhausted, sinkId, r.attempts));
+      } else {
+        const error = new BridgeError("CEB_RETRIES_EXHAUSTED", `sink "${sinkId}": ${r.error.message}`, true, { cause: r.error });
+        this.log.warn({ route: s.name, sink: sinkId, id: event.attributes["id"], code: r.error.code, attempts: r.attempts }, "releasing event for redelivery");
+        outcome = worse(outcome, { status: "errored", error, ...(r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}) });
+      }
+    }
+    return outcome;
+  }
+
+  private async deadLetterAll(events: readonly CloudEvent[], error: BridgeError, attempts: number): Promise<Outcome> {
+    let outcome: Outcome = DELIVERED;
+    for (const e of events) outcome = worse(outcome, await this.deadLetter(e, error, undefined, attempts));
+    return outcome;
+  }
+
+  /** Writes `event` to the dead-letter sink. Acked when that succeeds, released when it fails. */
+  private async deadLetter(event: CloudEvent, error: BridgeError, sinkId: string | undefined, attempts: number): Promise<Outcome> {
+    const s = this.setup;
+    const reason = error.code;
+    const fields = { route: s.name, sink: sinkId, id: event.attributes["id"], source: event.attributes["source"], code: error.code, reason: error.message };
+    if (!s.deadLetter) {
+      this.log.warn(fields, "event failed permanently and the route has no dead_letter sink");
+      return { status: "rejected", error };
+    }
+    const dl = deadLetterEvent(event, error, { route: s.name, ...(sinkId !== undefined ? { sink: sinkId } : {}), attempts });
+    const r = await writeWithRetry(s.deadLetter.sink, dl, { retry: s.retry, timeoutMs: s.timeoutMs, signal: this.hardStop.signal });
+    if (r.ok) {
+      this.metrics.deadLettered.inc({ route: s.name, reason });
+      this.state.counters.deadLettered++;
+      this.log.info(fields, "event dead-lettered");
+      return { status: "dead_lettered", error };
+    }
+    this.log.error({ ...fields, deadLetterError: r.error.message }, "dead-letter write failed; releasing the message");
+    return { status: "errored", error: new BridgeError("CEB_DEAD_LETTER", `dead-letter sink "${s.deadLetter.id}": ${r.error.message}`, true, { cause: r.error }) };
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Route transforms (rename, then set, then remove), compiled once. The result is validated: a
+ * transform that would produce an invalid CloudEvent throws `TransformError`, and the route
+ * dead-letters the original event with that reason.
+ */
+import type { AttributeValue, CloudEvent } from "../cloudevents/event.js";
+import { validateEvent } from "../cloudevents/validate.js";
+import { BridgeError, TransformError } from "../core/errors.js";
+import { compileTemplate, type Template } from "../core/template.js";
+
+export interface TransformSpec {
+  readonly set?: Readonly<Record<string, string>>;
+  readonly remove?: readonly string[];
+  readonly rename?: Readonly<Record<string, string>>;
+}
+
+export type Transform = (event: CloudEvent) => CloudEvent;
+
+export function compileTransform(spec: TransformSpec): Transform {
+  const rename = Object.entries(spec.rename ?? {});
+  const set: [string, Template][] = Object.entries(spec.set ?? {}).map(([k, v]) => [k, compileTemplate(v)]);
+  const remove = spec.remove ?? [];
+  return (event) => {
+    const attrs: Record<string, AttributeValue> = { ...event.attributes };
+    try {
+      for (const [from, to] of rename) {
+        if (from in attrs) {
+          attrs[to] = attrs[from]!;
+          delete attrs[from];
+        }
+      }
+      // Templates read the attributes as they were before `set`, so the order of keys never matters.
+      for (const [name, template] of set) attrs[name] = template.render(event);
+      for (const name of remove) delete attrs[name];
+      return validateEvent({ attributes: attrs, data: event.data });
+    } catch (err) {
+      const reason = err instanceof BridgeError ? err.message : String(err);
+      throw new TransformError(`transform made the event invalid: ${reason}`, { cause: err });
+    }
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The admin HTTP server: `/healthz` (the process is alive), `/readyz` (every connector is up),
+ * `/metrics` (Prometheus text) and `/status` (JSON). It never shows config values, so no secret can
+ * leak through it.
+ */
+import { createServer, type Server } from "node:http";
+import type { Metrics } from "./metrics.js";
+import type { StatusBoard } from "./status.js";
+
+export interface AdminServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export async function startAdminServer(
+  listen: { host: string; port: number },
+  board: StatusBoard,
+  metrics: Metrics,
+  info: { version: string; instanceId: string },
+): Promise<AdminServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    switch (path) {
+      case "/healthz":
+        send(res, 200, { status: "ok" });
+        return;
+      case "/readyz": {
+        const ready = board.ready();
+        const down = [...board.components.values()].filter((c) => !c.up).map((c) => `${c.kind}:${c.id}`);
+        send(res, ready ? 200 : 503, { ready, ...(ready ? {} : { stopping: board.stopping, down }) });
+        return;
+      }
+      case "/metrics":
+        metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text);
+          },
+          () => res.writeHead(500).end(),
+        );
+        return;
+      case "/status":
+        send(res, 200, {
+          version: info.version,
+          instance_id: info.instanceId,
+          started_at: board.startedAt,
+          ready: board.ready(),
+          stopping: board.stopping,
+          components: [...board.components.values()],
+          routes: [...board.routes.values()].map((r) => ({ ...r, in_flight: r.inFlight })),
+        });
+        return;
+      default:
+        send(res, 404, { error: "not found", paths: ["/healthz", "/readyz", "/metrics", "/status"] });
+    }
+  });
+  const { host, port } = listen;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const address = typeof addr === "object" && addr ? `${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}` : `${host}:${port}`;
+  return {
+    address,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function send(res: import("node:http").ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(body) + "\n");
+}
