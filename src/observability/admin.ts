@@ -50,7 +50,15 @@ export async function startAdminServer(
           ready: board.ready(),
           stopping: board.stopping,
           components: [...board.components.values()],
-          routes: [...board.routes.values()].map((r) => ({ ...r, in_flight: r.inFlight })),
+          routes: [...board.routes.values()].map((r) => ({
+            name: r.name,
+            from: r.from,
+            to: r.to,
+            dead_letter: r.deadLetter ?? null,
+            capacity: r.capacity,
+            in_flight: r.inFlight,
+            counters: r.counters,
+          })),
         });
         return;
       default:

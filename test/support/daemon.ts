@@ -27,13 +27,22 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Writes `yaml` to a temp file and starts the daemon on it. */
-export function startDaemon(yaml: string, opts: { env?: NodeJS.ProcessEnv; args?: string[]; dir?: string } = {}): Daemon {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "cebridge-e2e-"));
+/** Writes `yaml` to `cebridge.yaml` in a new temp directory (or `dir`) and returns the path. */
+export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), "cebridge-e2e-"))): string {
   const configFile = join(dir, "cebridge.yaml");
   writeFileSync(configFile, yaml);
-  return spawnDaemon(opts.args ?? ["run", "-c", configFile], configFile, opts.env);
+  return configFile;
 }
+
+/** Writes `yaml` to a temp file and starts the daemon on it. */
+export function startDaemon(yaml: string, opts: { env?: NodeJS.ProcessEnv; dir?: string } = {}): Daemon {
+  const configFile = writeConfig(yaml, opts.dir);
+  return spawnDaemon(["run", "-c", configFile], configFile, opts.env);
+}
+
+const live = new Set<ChildProcess>();
+// A test file that fails half-way must not leave daemons behind.
+process.once("exit", () => live.forEach((p) => p.kill("SIGKILL")));
 
 /** Runs the CLI with `args` (no temp file). */
 export function spawnDaemon(args: string[], configFile = "", env: NodeJS.ProcessEnv = {}): Daemon {
@@ -51,7 +60,8 @@ export function spawnDaemon(args: string[], configFile = "", env: NodeJS.Process
   });
   proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  process.once("exit", () => proc.kill("SIGKILL"));
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
   return {
     proc,
     configFile,
