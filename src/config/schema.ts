@@ -52,8 +52,10 @@ export const TransformSchema = Type.Object(
         description: "old attribute name → new name",
       }),
     ),
+    map_type: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { description: "type → new type" })),
+    map_source: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { description: "source → new source" })),
   },
-  { additionalProperties: false, description: "applied in the order rename, set, remove" },
+  { additionalProperties: false, description: "applied in the order rename, map_type, map_source, set, remove" },
 );
 
 export const RouteSchema = Type.Object(
@@ -72,6 +74,18 @@ export const RouteSchema = Type.Object(
     ),
     loop_prevention: Type.Boolean({ default: true, description: "add and check cebridgevia / cebridgehops" }),
     max_hops: Type.Integer({ minimum: 1, default: 8 }),
+    dedupe: Type.Optional(
+      Type.Object(
+        {
+          window: Duration({ default: "10m", description: "how long a delivered source+id is remembered" }),
+          max_keys: Type.Integer({ minimum: 1, default: 100_000, description: "the oldest key is forgotten past this many" }),
+        },
+        { additionalProperties: false, description: "drop redeliveries of events already delivered (key: source + id)" },
+      ),
+    ),
+    ordering: Type.Optional(
+      Type.Literal("partitionkey", { description: "deliver events with the same partitionkey in order; keys in parallel" }),
+    ),
   },
   { additionalProperties: false },
 );

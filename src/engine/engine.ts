@@ -11,6 +11,8 @@ import type { Source } from "../core/source.js";
 import { compileFilter, type FilterSpec } from "../filter/index.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { StatusBoard } from "../observability/status.js";
+import { Deduper } from "./dedupe.js";
+import { KeyedSequencer } from "./ordering.js";
 import { Route } from "./route.js";
 import { compileTransform } from "./transform.js";
 
@@ -134,6 +136,8 @@ export class Engine {
         loopPrevention: rc.loop_prevention,
         maxHops: rc.max_hops,
         instanceId: this.config.engine.instance_id,
+        ...(rc.dedupe ? { dedupe: new Deduper(rc.dedupe.window, rc.dedupe.max_keys) } : {}),
+        ...(rc.ordering ? { ordering: new KeyedSequencer() } : {}),
       },
       metrics,
       routeLog,

@@ -15,8 +15,10 @@ import type { Inbox, Received } from "../core/source.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { RouteState } from "../observability/status.js";
 import { deadLetterEvent } from "./dead-letter.js";
+import type { Deduper } from "./dedupe.js";
 import { writeWithRetry, type WriteOptions } from "./deliver.js";
 import { loopVerdict, withLoopMarkers } from "./loop.js";
+import type { KeyedSequencer } from "./ordering.js";
 import type { Transform } from "./transform.js";
 import { Window } from "./window.js";
 
@@ -35,6 +37,10 @@ export interface RouteSetup {
   readonly loopPrevention: boolean;
   readonly maxHops: number;
   readonly instanceId: string;
+  /** Drops redeliveries of an event already delivered (route `dedupe`). */
+  readonly dedupe?: Deduper;
+  /** Keeps events of one `partitionkey` in order (route `ordering: partitionkey`). */
+  readonly ordering?: KeyedSequencer;
 }
 
 export class Route implements Inbox {
@@ -145,17 +151,34 @@ export class Route implements Inbox {
     return outcomes.reduce(worse, DELIVERED);
   }
 
+  /** Loop check, then deduplication and ordering around the actual delivery. */
   private async deliverOne(event: CloudEvent, deliveryCount: number | undefined): Promise<Outcome> {
     const s = this.setup;
     if (s.loopPrevention) {
       const verdict = loopVerdict(event, s.instanceId, s.maxHops);
       if (verdict) {
-        this.metrics.dropped.inc({ route: s.name, reason: "loop" });
-        this.state.counters.dropped++;
+        this.drop("loop");
         this.log.debug({ route: s.name, id: event.attributes["id"], verdict }, "loop cut");
         return DELIVERED;
       }
     }
+    const ordered = s.ordering
+      ? () => s.ordering!.run(event, () => this.deliverEvent(event, deliveryCount))
+      : () => this.deliverEvent(event, deliveryCount);
+    if (!s.dedupe) return ordered();
+    const { outcome, duplicate } = await s.dedupe.run(event, ordered);
+    if (duplicate) this.drop("dedupe");
+    return outcome;
+  }
+
+  private drop(reason: "loop" | "dedupe"): void {
+    this.metrics.dropped.inc({ route: this.setup.name, reason });
+    this.state.counters.dropped++;
+  }
+
+  /** Filter, transform, fan out to every sink, and fold the results. */
+  private async deliverEvent(event: CloudEvent, deliveryCount: number | undefined): Promise<Outcome> {
+    const s = this.setup;
     if (s.filter && !s.filter(event)) {
       this.metrics.filtered.inc(this.labels);
       this.state.counters.filtered++;

@@ -1,5 +1,5 @@
 /**
- * Route transforms (rename, then set, then remove), compiled once. The result is validated: a
+ * Route transforms (rename, then the map_type / map_source tables, then set, then remove), compiled once. The result is validated: a
  * transform that would produce an invalid CloudEvent throws `TransformError`, and the route
  * dead-letters the original event with that reason.
  */
@@ -12,6 +12,10 @@ export interface TransformSpec {
   readonly set?: Readonly<Record<string, string>>;
   readonly remove?: readonly string[];
   readonly rename?: Readonly<Record<string, string>>;
+  /** Replaces a `type` found in the table; other types pass unchanged. */
+  readonly map_type?: Readonly<Record<string, string>>;
+  /** Replaces a `source` found in the table; other sources pass unchanged. */
+  readonly map_source?: Readonly<Record<string, string>>;
 }
 
 export type Transform = (event: CloudEvent) => CloudEvent;
@@ -20,6 +24,8 @@ export function compileTransform(spec: TransformSpec): Transform {
   const rename = Object.entries(spec.rename ?? {});
   const set: [string, Template][] = Object.entries(spec.set ?? {}).map(([k, v]) => [k, compileTemplate(v)]);
   const remove = spec.remove ?? [];
+  const mapType = new Map(Object.entries(spec.map_type ?? {}));
+  const mapSource = new Map(Object.entries(spec.map_source ?? {}));
   return (event) => {
     const attrs: Record<string, AttributeValue> = { ...event.attributes };
     try {
@@ -29,6 +35,10 @@ export function compileTransform(spec: TransformSpec): Transform {
           delete attrs[from];
         }
       }
+      const type = mapType.get(String(attrs["type"]));
+      if (type !== undefined) attrs["type"] = type;
+      const source = mapSource.get(String(attrs["source"]));
+      if (source !== undefined) attrs["source"] = source;
       // Templates read the attributes as they were before `set`, so the order of keys never matters.
       for (const [name, template] of set) attrs[name] = template.render(event);
       for (const name of remove) delete attrs[name];
