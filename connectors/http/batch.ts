@@ -29,10 +29,24 @@ export class BatchCollector {
     const size = Buffer.byteLength(serializeStructured(event)) + 1;
     if (this.current.length > 0 && this.bytes + size > this.limits.max_bytes) this.flush();
     return new Promise((resolve, reject) => {
-      const entry: Pending = { event, size, resolve, reject };
+      // The signal is shared with other writes: remove the listener once this write settles.
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const done = () => signal.removeEventListener("abort", onAbort);
+      const entry: Pending = {
+        event,
+        size,
+        resolve: () => {
+          done();
+          resolve();
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
       this.current.push(entry);
       this.bytes += size;
-      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
       if (this.current.length >= this.limits.max_events || this.bytes >= this.limits.max_bytes) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.limits.linger);
     });

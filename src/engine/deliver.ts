@@ -7,6 +7,7 @@ import type { CloudEvent } from "../cloudevents/event.js";
 import { asBridgeError, BridgeError, SinkError } from "../core/errors.js";
 import type { Sink } from "../core/sink.js";
 import { backoffDelay, sleep, type RetryPolicy } from "./backoff.js";
+import type { Deadlines } from "./deadlines.js";
 
 export type WriteResult =
   | { readonly ok: true; readonly attempts: number }
@@ -15,8 +16,10 @@ export type WriteResult =
 
 export interface WriteOptions {
   readonly retry: RetryPolicy;
+  /** Gives each attempt its deadline and aborts every attempt at hard shutdown. */
+  readonly deadlines: Deadlines;
   readonly timeoutMs: number;
-  /** Aborts at hard shutdown: the current attempt is cancelled and no retry follows. */
+  /** Aborted at hard shutdown: no retry follows. */
   readonly signal: AbortSignal;
   readonly onRetry?: (error: BridgeError, attempt: number) => void;
 }
@@ -38,13 +41,12 @@ export async function writeWithRetry(sink: Sink, event: CloudEvent, opts: WriteO
 }
 
 async function attemptOnce(sink: Sink, event: CloudEvent, opts: WriteOptions): Promise<BridgeError | undefined> {
-  const deadline = AbortSignal.timeout(opts.timeoutMs);
-  const signal = AbortSignal.any([deadline, opts.signal]);
+  const slot = opts.deadlines.start();
   try {
-    await sink.write(event, signal);
+    await sink.write(event, slot.controller.signal);
     return undefined;
   } catch (err) {
-    if (deadline.aborted && !opts.signal.aborted) {
+    if (slot.timedOut) {
       return new SinkError(`write did not complete within ${opts.timeoutMs} ms`, true, { code: "CEB_SINK_TIMEOUT", cause: err });
     }
     return asBridgeError(err);

@@ -16,6 +16,7 @@ import type { Metrics } from "../observability/metrics.js";
 import type { RouteState } from "../observability/status.js";
 import { deadLetterEvent } from "./dead-letter.js";
 import type { Deduper } from "./dedupe.js";
+import { Deadlines } from "./deadlines.js";
 import { writeWithRetry, type WriteOptions } from "./deliver.js";
 import { loopVerdict, withLoopMarkers } from "./loop.js";
 import type { KeyedSequencer } from "./ordering.js";
@@ -46,10 +47,15 @@ export interface RouteSetup {
 export class Route implements Inbox {
   private readonly window: Window;
   private readonly hardStop = new AbortController();
+  private readonly deadlines: Deadlines;
   private pending = 0;
   private drained: (() => void) | undefined;
   private open = true;
-  private readonly labels: { route: string };
+  /** Metric children bound to this route's labels once, so the hot path does no label hashing. */
+  private readonly m;
+  /** Write options per sink (same order as `setup.sinks`), built once. */
+  private readonly sinkWrites: readonly WriteOptions[];
+  private readonly deadLetterWrite: WriteOptions;
 
   constructor(
     private readonly setup: RouteSetup,
@@ -58,7 +64,22 @@ export class Route implements Inbox {
     private readonly state: RouteState,
   ) {
     this.window = new Window(setup.window);
-    this.labels = { route: setup.name };
+    this.deadlines = new Deadlines(setup.timeoutMs);
+    const name = setup.name;
+    this.m = {
+      received: metrics.received.labels(name, setup.sourceId),
+      inFlight: metrics.inFlight.labels(name),
+      filtered: metrics.filtered.labels(name),
+      delivery: metrics.deliverySeconds.labels(name),
+      dropped: { loop: metrics.dropped.labels(name, "loop"), dedupe: metrics.dropped.labels(name, "dedupe") },
+      delivered: setup.sinks.map(({ id }) => metrics.delivered.labels(name, id)),
+    };
+    const base = { retry: setup.retry, deadlines: this.deadlines, timeoutMs: setup.timeoutMs, signal: this.hardStop.signal };
+    this.sinkWrites = setup.sinks.map(({ id }) => {
+      const retries = metrics.retries.labels(name, id);
+      return { ...base, onRetry: () => retries.inc() };
+    });
+    this.deadLetterWrite = base;
   }
 
   get capacity(): number {
@@ -78,8 +99,8 @@ export class Route implements Inbox {
     if (!this.open || !this.window.tryAcquire(n)) return false;
     this.pending++;
     this.state.inFlight = this.window.inFlight;
-    this.metrics.inFlight.set(this.labels, this.window.inFlight);
-    this.metrics.received.inc({ route: this.setup.name, source: this.setup.sourceId }, n);
+    this.m.inFlight.set(this.window.inFlight);
+    this.m.received.inc(n);
     this.state.counters.received += n;
     void this.process(msg, n, performance.now());
     return true;
@@ -108,7 +129,9 @@ export class Route implements Inbox {
 
   /** Cancels in-flight writes and retries; their messages settle `errored` and are redelivered. */
   abort(): void {
-    this.hardStop.abort(new BridgeError("CEB_SHUTTING_DOWN", "the daemon is stopping", true));
+    const reason = new BridgeError("CEB_SHUTTING_DOWN", "the daemon is stopping", true);
+    this.hardStop.abort(reason);
+    this.deadlines.abortAll(reason);
   }
 
   private async process(msg: Received, n: number, started: number): Promise<void> {
@@ -124,9 +147,9 @@ export class Route implements Inbox {
     }
     this.window.release(n);
     this.state.inFlight = this.window.inFlight;
-    this.metrics.inFlight.set(this.labels, this.window.inFlight);
+    this.m.inFlight.set(this.window.inFlight);
     this.count(outcome);
-    this.metrics.deliverySeconds.observe(this.labels, (performance.now() - started) / 1000);
+    this.m.delivery.observe((performance.now() - started) / 1000);
     try {
       msg.settle(outcome);
     } catch (err) {
@@ -172,7 +195,7 @@ export class Route implements Inbox {
   }
 
   private drop(reason: "loop" | "dedupe"): void {
-    this.metrics.dropped.inc({ route: this.setup.name, reason });
+    this.m.dropped[reason].inc();
     this.state.counters.dropped++;
   }
 
@@ -180,7 +203,7 @@ export class Route implements Inbox {
   private async deliverEvent(event: CloudEvent, deliveryCount: number | undefined): Promise<Outcome> {
     const s = this.setup;
     if (s.filter && !s.filter(event)) {
-      this.metrics.filtered.inc(this.labels);
+      this.m.filtered.inc();
       this.state.counters.filtered++;
       return DELIVERED;
     }
@@ -194,23 +217,17 @@ export class Route implements Inbox {
     }
     if (s.loopPrevention) out = withLoopMarkers(out, s.instanceId);
 
-    const opts: WriteOptions = {
-      retry: s.retry,
-      timeoutMs: s.timeoutMs,
-      signal: this.hardStop.signal,
-    };
-    const results = await Promise.all(
-      s.sinks.map(({ id, sink }) =>
-        writeWithRetry(sink, out, { ...opts, onRetry: () => this.metrics.retries.inc({ route: s.name, sink: id }) }),
-      ),
-    );
+    const results =
+      s.sinks.length === 1
+        ? [await writeWithRetry(s.sinks[0]!.sink, out, this.sinkWrites[0]!)]
+        : await Promise.all(s.sinks.map(({ sink }, i) => writeWithRetry(sink, out, this.sinkWrites[i]!)));
 
     let outcome: Outcome = DELIVERED;
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
       const sinkId = s.sinks[i]!.id;
       if (r.ok) {
-        this.metrics.delivered.inc({ route: s.name, sink: sinkId });
+        this.m.delivered[i]!.inc();
         this.state.counters.delivered++;
         continue;
       }
@@ -250,7 +267,7 @@ export class Route implements Inbox {
       return { status: "rejected", error };
     }
     const dl = deadLetterEvent(event, error, { route: s.name, ...(sinkId !== undefined ? { sink: sinkId } : {}), attempts });
-    const r = await writeWithRetry(s.deadLetter.sink, dl, { retry: s.retry, timeoutMs: s.timeoutMs, signal: this.hardStop.signal });
+    const r = await writeWithRetry(s.deadLetter.sink, dl, this.deadLetterWrite);
     if (r.ok) {
       this.metrics.deadLettered.inc({ route: s.name, reason });
       this.state.counters.deadLettered++;
