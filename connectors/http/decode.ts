@@ -30,7 +30,9 @@ export function decodeRequest(headers: DistinctHeaders, body: Buffer, opts: Deco
   }
   const ce: [string, string][] = [];
   for (const name in headers) {
-    if (name.length > 3 && name.startsWith("ce-")) ce.push([name, single(headers, name)!]);
+    if (name.length <= 3 || !name.startsWith("ce-")) continue;
+    const value = single(headers, name);
+    if (value !== undefined) ce.push([name, value]);
   }
   if (ce.length > 0) return [eventFromBinary(decodeCeHeaders(ce, "ce-"), body, contentType)];
   if (opts.plain) return [wrapPlain(headers, body, contentType, opts.plain)];

@@ -79,11 +79,16 @@ export function createHttpSource(cfg: Config, ctx: ConnectorContext): Source {
   }
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? "/", "http://x");
-    if (url.pathname !== cfg.path) return fail(res, 404, "CEB_NOT_FOUND", `no endpoint at ${url.pathname}; events go to ${cfg.path}`);
+    // The request target is compared as sent: a URL parser would read "//host/path" as a host.
+    // A fragment has no place in a request target, but some clients send one: it ends the path.
+    const target = (req.url ?? "/").split("#", 1)[0]!;
+    const q = target.indexOf("?");
+    const path = q < 0 ? target : target.slice(0, q);
+    if (path !== cfg.path) return fail(res, 404, "CEB_NOT_FOUND", `no endpoint at this path; events go to ${cfg.path}`);
+    const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
     // The abuse-protection handshake asks for consent before any credentials are arranged.
     if (req.method === "OPTIONS") return handshake(req, res);
-    if (cfg.auth && !bearerMatches(req.headers.authorization, url.searchParams.get("access_token"), cfg.auth.bearer)) {
+    if (cfg.auth && !bearerMatches(req.headers.authorization, query.get("access_token"), cfg.auth.bearer)) {
       req.resume();
       return fail(res, 401, "CEB_UNAUTHORIZED", "missing or wrong bearer token");
     }

@@ -9,7 +9,7 @@ import { LineCounter, parseDocument, type Document } from "yaml";
 import type { Registry } from "../core/connector.js";
 import { ConfigError, type ConfigIssue } from "./issues.js";
 import { interpolate } from "./interpolate.js";
-import { locate, scalarAt } from "./locate.js";
+import { locate, valueOffsetInSource } from "./locate.js";
 import { checkReferences } from "./refs.js";
 import { ConfigSchema, type BridgeConfig, type ComponentConfig, type RouteConfig } from "./schema.js";
 import { convertUnits, deepFreeze } from "./units.js";
@@ -57,7 +57,19 @@ export function checkConfigText(text: string, file: string, registry: Registry, 
   // A value whose placeholder failed is empty; its type error would only repeat the cause.
   const failedPaths = new Set(interpolated.map((p) => p.path.join("\u0000")));
 
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // A small alias budget stops "billion laughs" documents; a config never needs many aliases.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    issues.push(at("error", { code: "CFG_YAML", path: [], message: (err as Error).message }));
+    return { issues };
+  }
+  const cycle = findCycle(raw, []);
+  if (cycle) {
+    issues.push(at("error", { code: "CFG_YAML", path: cycle, message: "an alias refers to a node that contains it; the config would be infinite" }));
+    return { issues };
+  }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     issues.push(at("error", { code: "CFG_TYPE", path: [], message: "the config must be a mapping with sources, sinks and routes" }));
     return { issues };
@@ -70,15 +82,15 @@ export function checkConfigText(text: string, file: string, registry: Registry, 
   const sinks = validateComponents(top["sinks"], "sinks", registry, errors, warnings);
   const routes = Array.isArray(top["routes"]) ? (top["routes"] as Record<string, unknown>[]) : [];
   const refs = checkReferences(
-    (top["sources"] ?? {}) as never,
-    (top["sinks"] ?? {}) as never,
+    top["sources"],
+    top["sinks"],
     routes.filter((r) => r !== null && typeof r === "object"),
     registry,
   );
   errors.push(...refs.errors);
 
   for (const e of errors) {
-    if (!failedPaths.has(e.path.join("\u0000"))) issues.push(at("error", e, filterOffset(doc, e, refs.filterPositions)));
+    if (!failedPaths.has(e.path.join("\u0000"))) issues.push(at("error", e, filterOffset(doc, text, e, refs.filterPositions)));
   }
   for (const w of [...warnings, ...refs.warnings]) issues.push(at("warning", w));
   issues.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -135,11 +147,21 @@ function validateComponents(
   return out;
 }
 
-/** For a CESQL error, the offset of the failing character inside a single-line scalar. */
-function filterOffset(doc: Document, issue: RawIssue, positions: Map<RawIssue, number>): number | undefined {
+/** For a CESQL error, where the failing character stands inside its scalar in the file, if known. */
+function filterOffset(doc: Document, text: string, issue: RawIssue, positions: Map<RawIssue, number>): number | undefined {
   const pos = positions.get(issue);
-  if (pos === undefined) return undefined;
-  const scalar = scalarAt(doc, issue.path);
-  if (!scalar || scalar.multiline) return undefined;
-  return pos + (scalar.quoted ? 1 : 0);
+  return pos === undefined ? undefined : valueOffsetInSource(doc, issue.path, text, pos);
+}
+
+/** The path to the first object that contains itself (recursive YAML aliases), if any. */
+function findCycle(value: unknown, path: (string | number)[], ancestors = new Set<unknown>()): (string | number)[] | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  if (ancestors.has(value)) return path;
+  ancestors.add(value);
+  for (const [k, v] of Object.entries(value)) {
+    const found = findCycle(v, [...path, Array.isArray(value) ? Number(k) : k], ancestors);
+    if (found) return found;
+  }
+  ancestors.delete(value);
+  return undefined;
 }

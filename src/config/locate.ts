@@ -44,11 +44,28 @@ export function locate(doc: Document, lines: LineCounter, path: Path, opts: { ke
   return { line: 1, col: 1 };
 }
 
-/** The scalar at `path`, when it is one, with whether it was written with quotes (for column maths). */
-export function scalarAt(doc: Document, path: Path): { quoted: boolean; multiline: boolean } | undefined {
+/**
+ * Where a character of a scalar's value stands in the file: `offset` is an index into the value;
+ * the result is an index into the scalar's source text (counted from its first character, quotes
+ * included), or undefined when the scalar spans lines or is a block scalar (folding makes it
+ * ambiguous). Undoes `''` in single quotes and backslash escapes in double quotes.
+ */
+export function valueOffsetInSource(doc: Document, path: Path, text: string, offset: number): number | undefined {
   const node = find(doc, path, false);
-  if (!isScalar(node)) return undefined;
-  const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE";
-  const multiline = node.type === "BLOCK_FOLDED" || node.type === "BLOCK_LITERAL";
-  return { quoted, multiline };
+  if (!isScalar(node) || !node.range || typeof node.value !== "string") return undefined;
+  const raw = text.slice(node.range[0], node.range[1]);
+  if (raw.includes("\n")) return undefined;
+  if (node.type === "PLAIN") return offset <= raw.length ? offset : undefined;
+  if (node.type !== "QUOTE_SINGLE" && node.type !== "QUOTE_DOUBLE") return undefined;
+  let i = 1;
+  for (let v = 0; v < offset; v++) {
+    if (i >= raw.length - 1) return undefined;
+    if (node.type === "QUOTE_SINGLE") i += raw.startsWith("''", i) ? 2 : 1;
+    else if (raw[i] !== "\\") i += 1;
+    else i += ESCAPE_LENGTH[raw[i + 1]!] ?? 2;
+  }
+  return i;
 }
+
+/** Source length of the double-quoted escapes longer than two characters. */
+const ESCAPE_LENGTH: Record<string, number> = { x: 4, u: 6, U: 10 };

@@ -20,11 +20,15 @@ interface RawComponent {
 
 /** Returns errors for dangling references and warnings for settings that can lose or drop events. */
 export function checkReferences(
-  sources: Record<string, RawComponent>,
-  sinks: Record<string, RawComponent>,
+  rawSources: unknown,
+  rawSinks: unknown,
   routes: RawRoute[],
   registry: Registry,
 ): { errors: RawIssue[]; warnings: RawIssue[]; filterPositions: Map<RawIssue, number> } {
+  // Only well-formed components take part; the schema has already reported the others. A Map keeps
+  // names like "constructor" or "__proto__" from resolving to Object.prototype members.
+  const sources = components(rawSources);
+  const sinks = components(rawSinks);
   const errors: RawIssue[] = [];
   const warnings: RawIssue[] = [];
   const filterPositions = new Map<RawIssue, number>();
@@ -39,7 +43,7 @@ export function checkReferences(
       else names.set(r.name, i);
     }
     if (typeof r.from === "string") {
-      if (!(r.from in sources)) {
+      if (!sources.has(r.from)) {
         errors.push({ code: "CFG_REF", path: [...at, "from"], message: `no source named "${r.from}"${listOf(sources)}` });
       } else if (usedSources.has(r.from)) {
         errors.push({
@@ -49,7 +53,7 @@ export function checkReferences(
         });
       } else {
         usedSources.set(r.from, i);
-        const src = sources[r.from]!;
+        const src = sources.get(r.from)!;
         const def = registry.source(src.type);
         if (def && !def.pausable(src as never)) {
           warnings.push({
@@ -63,13 +67,13 @@ export function checkReferences(
     if (Array.isArray(r.to)) {
       r.to.forEach((s: unknown, j: number) => {
         if (typeof s !== "string") return;
-        if (!(s in sinks)) {
+        if (!sinks.has(s)) {
           errors.push({ code: "CFG_REF", path: [...at, "to", j], message: `no sink named "${s}"${listOf(sinks)}` });
           return;
         }
         if ((r.to as unknown[]).indexOf(s) !== j) errors.push({ code: "CFG_REF", path: [...at, "to", j], message: `sink "${s}" is listed twice` });
         usedSinks.add(s);
-        const sink = sinks[s]!;
+        const sink = sinks.get(s)!;
         const def = registry.sink(sink.type);
         if (def && def.guarantee(sink as never) === "best-effort") {
           warnings.push({
@@ -81,7 +85,7 @@ export function checkReferences(
       });
     }
     if (typeof r.dead_letter === "string") {
-      if (!(r.dead_letter in sinks)) errors.push({ code: "CFG_REF", path: [...at, "dead_letter"], message: `no sink named "${r.dead_letter}"${listOf(sinks)}` });
+      if (!sinks.has(r.dead_letter)) errors.push({ code: "CFG_REF", path: [...at, "dead_letter"], message: `no sink named "${r.dead_letter}"${listOf(sinks)}` });
       else {
         usedSinks.add(r.dead_letter);
         if (Array.isArray(r.to) && r.to.includes(r.dead_letter)) {
@@ -107,16 +111,25 @@ export function checkReferences(
     }
   });
 
-  for (const id of Object.keys(sources)) {
+  for (const id of sources.keys()) {
     if (!usedSources.has(id)) warnings.push({ code: "CFG_REF", path: ["sources", id], key: true, message: `source "${id}" is not used by any route` });
   }
-  for (const id of Object.keys(sinks)) {
+  for (const id of sinks.keys()) {
     if (!usedSinks.has(id)) warnings.push({ code: "CFG_REF", path: ["sinks", id], key: true, message: `sink "${id}" is not used by any route` });
   }
   return { errors, warnings, filterPositions };
 }
 
-function listOf(map: Record<string, unknown>): string {
-  const ids = Object.keys(map);
+function components(raw: unknown): Map<string, RawComponent> {
+  const out = new Map<string, RawComponent>();
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return out;
+  for (const [id, comp] of Object.entries(raw)) {
+    if (comp !== null && typeof comp === "object" && typeof (comp as RawComponent).type === "string") out.set(id, comp as RawComponent);
+  }
+  return out;
+}
+
+function listOf(map: Map<string, unknown>): string {
+  const ids = [...map.keys()];
   return ids.length ? ` (defined: ${ids.join(", ")})` : " (none are defined)";
 }
