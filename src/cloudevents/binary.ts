@@ -3,7 +3,7 @@
  * see `headers.ts`), data is the body bytes as they are. Used by HTTP, NATS, Pub/Sub and the others.
  */
 import { FormatError } from "../core/errors.js";
-import type { AttributeValue, CloudEvent, EventData } from "./event.js";
+import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
 import { decodeBase64Body, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
 import { validateEvent } from "./validate.js";
 
@@ -26,7 +26,7 @@ export function eventFromBinary(
   body: Uint8Array | undefined,
   contentType: string | undefined,
 ): CloudEvent {
-  const attributes: Record<string, AttributeValue> = { ...attrs };
+  const attributes: Record<string, AttributeValue> = cloneAttributes(attrs);
   if (contentType !== undefined && contentType.trim() !== "") attributes["datacontenttype"] = contentType;
   let bytes = body;
   if (attributes["specversion"] === SPEC_VERSION_03) {

@@ -9,7 +9,7 @@
  * text and the bytes are readable as such, else `data_base64` (DESIGN §5).
  */
 import { EventValidationError, FormatError, TooLargeError } from "../core/errors.js";
-import type { AttributeValue, CloudEvent, EventData } from "./event.js";
+import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
 import { charsetOf, isJsonMediaType, isTextMediaType } from "./media.js";
 import { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
 import { isValidAttributeName, showValue, validateEvent } from "./validate.js";
@@ -226,7 +226,7 @@ function putBytes(out: Record<string, unknown>, bytes: Uint8Array, ct: Attribute
  * otherwise `data_base64`. No data → neither member.
  */
 export function toJsonObject(ev: CloudEvent): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...ev.attributes };
+  const out: Record<string, unknown> = cloneAttributes(ev.attributes);
   const data = ev.data;
   if (data === undefined) return out;
   if (data.kind === "json") out["data"] = data.value;

@@ -2,7 +2,7 @@
  * The dead-letter event: the original CloudEvent, unwrapped, plus context extensions that say what
  * failed where (DESIGN §4).
  */
-import type { CloudEvent } from "../cloudevents/event.js";
+import { cloneAttributes, type CloudEvent } from "../cloudevents/event.js";
 import type { BridgeError } from "../core/errors.js";
 
 const MAX_REASON_BYTES = 1024;
@@ -15,17 +15,13 @@ export interface DeadLetterContext {
 }
 
 export function deadLetterEvent(event: CloudEvent, error: BridgeError, ctx: DeadLetterContext): CloudEvent {
-  return {
-    attributes: {
-      ...event.attributes,
-      cebridgeerror: error.code,
-      cebridgereason: reasonText(error.message),
-      cebridgeroute: ctx.route,
-      ...(ctx.sink !== undefined ? { cebridgesink: ctx.sink } : {}),
-      cebridgeattempts: ctx.attempts,
-    },
-    data: event.data,
-  };
+  const attributes = cloneAttributes(event.attributes);
+  attributes["cebridgeerror"] = error.code;
+  attributes["cebridgereason"] = reasonText(error.message);
+  attributes["cebridgeroute"] = ctx.route;
+  if (ctx.sink !== undefined) attributes["cebridgesink"] = ctx.sink;
+  attributes["cebridgeattempts"] = ctx.attempts;
+  return { attributes, data: event.data };
 }
 
 /**

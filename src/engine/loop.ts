@@ -3,7 +3,7 @@
  * and increments `cebridgehops`; a route drops an event that already passed through this daemon or
  * has made too many hops. Header-borne markers arrive as strings, so both forms are read.
  */
-import type { CloudEvent } from "../cloudevents/event.js";
+import { cloneAttributes, type CloudEvent } from "../cloudevents/event.js";
 
 /** Why a route must drop the event, or undefined when it may pass. */
 export function loopVerdict(event: CloudEvent, instanceId: string, maxHops: number): "visited" | "hops" | undefined {
@@ -16,14 +16,10 @@ export function loopVerdict(event: CloudEvent, instanceId: string, maxHops: numb
 /** The event as written to sinks: the markers updated, everything else untouched. */
 export function withLoopMarkers(event: CloudEvent, instanceId: string): CloudEvent {
   const via = event.attributes["cebridgevia"];
-  return {
-    attributes: {
-      ...event.attributes,
-      cebridgevia: typeof via === "string" && via !== "" ? `${via},${instanceId}` : instanceId,
-      cebridgehops: hopsOf(event) + 1,
-    },
-    data: event.data,
-  };
+  const attributes = cloneAttributes(event.attributes);
+  attributes["cebridgevia"] = typeof via === "string" && via !== "" ? `${via},${instanceId}` : instanceId;
+  attributes["cebridgehops"] = hopsOf(event) + 1;
+  return { attributes, data: event.data };
 }
 
 function hopsOf(event: CloudEvent): number {

@@ -3,7 +3,7 @@
  * transform that would produce an invalid CloudEvent throws `TransformError`, and the route
  * dead-letters the original event with that reason.
  */
-import type { AttributeValue, CloudEvent } from "../cloudevents/event.js";
+import { cloneAttributes, type CloudEvent } from "../cloudevents/event.js";
 import { validateEvent } from "../cloudevents/validate.js";
 import { BridgeError, TransformError } from "../core/errors.js";
 import { compileTemplate, type Template } from "../core/template.js";
@@ -27,7 +27,7 @@ export function compileTransform(spec: TransformSpec): Transform {
   const mapType = new Map(Object.entries(spec.map_type ?? {}));
   const mapSource = new Map(Object.entries(spec.map_source ?? {}));
   return (event) => {
-    const attrs: Record<string, AttributeValue> = { ...event.attributes };
+    const attrs = cloneAttributes(event.attributes);
     try {
       for (const [from, to] of rename) {
         if (from in attrs) {
