@@ -1,0 +1,25 @@
+/**
+ * The built-in connectors. Each entry is a definition (type, schema, docs) that is cheap to import;
+ * the implementation and its SDK load lazily through `definition.load()` only when a config uses it.
+ * Only `src/main.ts` imports this file.
+ */
+import { Registry } from "../src/core/connector.js";
+import { fileSink } from "./file/definition.js";
+import { httpSink, httpSource } from "./http/definition.js";
+import { mqttSink, mqttSource } from "./mqtt/definition.js";
+import { jetstreamSink, jetstreamSource, natsSink, natsSource } from "./nats/definition.js";
+import { stdoutSink } from "./stdout/definition.js";
+
+export function builtinRegistry(): Registry {
+  return new Registry()
+    .register(httpSource)
+    .register(httpSink)
+    .register(stdoutSink)
+    .register(fileSink)
+    .register(natsSource)
+    .register(natsSink)
+    .register(jetstreamSource)
+    .register(jetstreamSink)
+    .register(mqttSource)
+    .register(mqttSink);
+}

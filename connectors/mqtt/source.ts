@@ -1,0 +1,244 @@
+/**
+ * `mqtt` source: at least once with QoS 1 through a persistent session.
+ *
+ * - `clean: false` (+ `sessionExpiryInterval` on MQTT 5): the broker keeps unacknowledged messages
+ *   across disconnects and crashes of this process, and resends them when the same client id returns.
+ * - `client.handleMessage` is replaced before the client connects (a resent message can arrive in the
+ *   same TCP read as the CONNACK). mqtt.js sends the PUBACK only when its callback is called, and it
+ *   hands over one message at a time per connection, so: decode, wait for a free slot
+ *   (`inbox.whenFree`), offer, and call the callback only when the route settles the message
+ *   delivered, dead_lettered or rejected.
+ * - errored: the PUBACK is withheld and the connection is dropped (socket destroyed); mqtt.js
+ *   reconnects after a second with the same client id and the broker resends the message (dup=1).
+ *   A settle that arrives after its connection was replaced is ignored (the broker resends on the new
+ *   connection; acknowledging there could ack a different message that reuses the packet id).
+ * - `connections: N` opens N clients (ids suffixed `-0`…`-N-1`) in one `$share/` group: the
+ *   parallelism, since one connection has one message in flight.
+ * - QoS 0 cannot be paused: the message is offered at once and dropped (counted as overflow) when the
+ *   window is full.
+ * - QoS 2: the PUBREC goes out before delivery (mqtt.js), so within one process the PUBCOMP waits for
+ *   the settle, but a crash between the two loses the message. `lint` recommends QoS 1.
+ *
+ * Known effect of the serial pump: while one message waits longer than 1.5 × keepalive (90 s) for its
+ * settle, mqtt.js cannot read the broker's PINGRESP, declares the connection dead and reconnects; the
+ * message is then resent (a duplicate) and the first settle is ignored.
+ */
+import { randomUUID } from "node:crypto";
+import { connect, type IPublishPacket, type MqttClient } from "mqtt";
+import type { ConnectorContext } from "../../src/core/connector.js";
+import { ConnectError } from "../../src/core/errors.js";
+import type { Inbox, Received, Source } from "../../src/core/source.js";
+import { clientOptions, defaultClientId, endClient } from "./connect.js";
+import type { MqttSourceConfig } from "./definition.js";
+import { decodeMqttMessage, plainSourceFor, type MqttInboundOptions, type UserProperties } from "./mapping.js";
+
+export function createMqttSource(cfg: MqttSourceConfig, ctx: ConnectorContext): Source {
+  return new MqttSource(cfg, ctx);
+}
+
+class MqttSource implements Source {
+  private readonly conns: SourceConnection[] = [];
+  private readonly stopping = new AbortController();
+  private readonly opts: MqttInboundOptions;
+  private upCount = 0;
+  private reportedUp: boolean | undefined;
+
+  constructor(
+    private readonly cfg: MqttSourceConfig,
+    private readonly ctx: ConnectorContext,
+  ) {
+    this.opts = { source: plainSourceFor(cfg.url), maxPayload: cfg.max_payload, now: () => new Date(), newId: randomUUID };
+  }
+
+  async start(inbox: Inbox): Promise<void> {
+    if (this.conns.length > 0) throw new Error("mqtt source started twice");
+    const n = this.cfg.connections ?? 1;
+    const base = this.cfg.client_id ?? defaultClientId(this.ctx);
+    for (let i = 0; i < n; i++) {
+      this.conns.push(new SourceConnection(this.cfg, this.ctx, n === 1 ? base : `${base}-${i}`, inbox, this.opts, this.stopping.signal, (up) => this.onUp(up)));
+    }
+    await Promise.all(this.conns.map((c) => c.start()));
+  }
+
+  /** Ready only when every connection is subscribed. */
+  private onUp(delta: boolean): void {
+    this.upCount += delta ? 1 : -1;
+    const up = this.upCount === this.conns.length;
+    if (up !== this.reportedUp) {
+      this.reportedUp = up;
+      this.ctx.setUp(up);
+    }
+  }
+
+  async stop(): Promise<void> {
+    // Keep the subscription (it belongs to the persistent session); messages that arrive from now
+    // on are left unacknowledged, so the broker resends them to the next session or group member.
+    this.stopping.abort();
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await Promise.all(this.conns.map((c) => c.close()));
+    if (this.reportedUp !== false) this.ctx.setUp(false);
+    this.reportedUp = false;
+  }
+}
+
+class SourceConnection {
+  private client: MqttClient | undefined;
+  /** Incremented whenever the transport closes: a settle from an older generation must not ack. */
+  private generation = 0;
+  private up = false;
+  private subscribed!: (v: void) => void;
+  private failed!: (e: unknown) => void;
+  private readonly firstSubscribe: Promise<void>;
+  private everSubscribed = false;
+  private closed = false;
+
+  constructor(
+    private readonly cfg: MqttSourceConfig,
+    private readonly ctx: ConnectorContext,
+    private readonly clientId: string,
+    private readonly inbox: Inbox,
+    private readonly opts: MqttInboundOptions,
+    private readonly stopping: AbortSignal,
+    private readonly onUp: (up: boolean) => void,
+  ) {
+    this.firstSubscribe = new Promise((res, rej) => {
+      this.subscribed = res;
+      this.failed = rej;
+    });
+    this.firstSubscribe.catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    const v5 = (this.cfg.protocol_version ?? 5) === 5;
+    const options = await clientOptions(this.cfg, this.clientId);
+    options.clean = false;
+    options.resubscribe = false; // we subscribe ourselves when the broker has no session
+    if (v5) options.properties = { sessionExpiryInterval: Math.ceil((this.cfg.session_expiry ?? 3_600_000) / 1000) };
+    const client = connect(this.cfg.url, options);
+    this.client = client;
+    // Must be set before connect(): the broker may resend session messages right after CONNACK.
+    client.handleMessage = (packet, done) => this.onPublish(packet, done);
+    client.on("connect", (connack) => {
+      if (connack.sessionPresent && this.everSubscribed) this.setUp(true);
+      else this.subscribe(client);
+    });
+    client.on("close", () => {
+      this.generation++;
+      this.setUp(false);
+    });
+    client.on("error", (err) => {
+      this.ctx.log.warn({ err: err.message, client_id: this.clientId }, "MQTT client error");
+    });
+    client.connect();
+    await this.firstSubscribe;
+  }
+
+  private setUp(up: boolean): void {
+    if (this.up === up) return;
+    this.up = up;
+    this.onUp(up);
+  }
+
+  private subscribe(client: MqttClient): void {
+    const qos = this.cfg.qos ?? 1;
+    client.subscribe(this.cfg.topic, { qos }, (err, granted) => {
+      if (err) {
+        this.ctx.log.warn({ err: err.message, topic: this.cfg.topic }, "MQTT subscribe failed; retrying on reconnect");
+        return;
+      }
+      const refused = granted?.find((g) => g.qos === 128);
+      if (refused) {
+        const e = new ConnectError(`the broker refused the subscription to "${this.cfg.topic}"`);
+        this.ctx.log.error({ topic: this.cfg.topic }, e.message);
+        if (!this.everSubscribed) this.failed(e);
+        return;
+      }
+      this.everSubscribed = true;
+      this.setUp(true);
+      this.subscribed();
+    });
+  }
+
+  private onPublish(packet: IPublishPacket, done: (err?: Error) => void): void {
+    const gen = this.generation;
+    const props = packet.properties;
+    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload, "utf8") : packet.payload;
+    const decoded = decodeMqttMessage(
+      {
+        topic: packet.topic,
+        payload,
+        protocolVersion: (this.cfg.protocol_version ?? 5) === 5 ? 5 : 4,
+        contentType: props?.contentType,
+        userProperties: props?.userProperties as UserProperties | undefined,
+      },
+      this.opts,
+    );
+    const events = [decoded.event];
+    const invalid = decoded.invalid ? { invalid: decoded.invalid } : {};
+
+    if (packet.qos === 0) {
+      if (!this.stopping.aborted) {
+        const received: Received = { events, ...invalid, settle() {} };
+        if (!this.inbox.offer(received)) this.ctx.countDropped("overflow");
+      }
+      done();
+      return;
+    }
+    if (this.stopping.aborted) return; // leave it unacknowledged: resent to the next session
+
+    this.inbox.whenFree(1, this.stopping).then(
+      () => {
+        if (gen !== this.generation) return; // connection replaced while waiting: it is being resent
+        let settled = false;
+        const received: Received = {
+          events,
+          ...invalid,
+          settle: (outcome) => {
+            if (settled) return;
+            settled = true;
+            if (gen !== this.generation || this.closed) return;
+            if (outcome.status === "errored") {
+              if (!this.stopping.aborted) this.release(gen);
+              return;
+            }
+            try {
+              done(); // PUBACK (QoS 1) or PUBCOMP (QoS 2)
+            } catch (err) {
+              this.ctx.log.warn({ err: (err as Error).message }, "MQTT acknowledgement failed; the broker will resend");
+            }
+          },
+        };
+        if (!this.inbox.offer(received)) {
+          // The route stopped accepting: leave the message unacknowledged for the next session.
+          settled = true;
+        }
+      },
+      () => {
+        // Stopping: leave it unacknowledged.
+      },
+    );
+  }
+
+  /** Withholds the PUBACK and drops the connection so that the broker resends. */
+  private release(gen: number): void {
+    if (gen !== this.generation) return;
+    this.ctx.log.info({ client_id: this.clientId }, "releasing an MQTT message: reconnecting so the broker resends it");
+    this.generation++;
+    this.client?.stream?.destroy();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failed(new ConnectError("MQTT source closed before it subscribed"));
+    const client = this.client;
+    if (!client) return;
+    this.generation++;
+    // A clean DISCONNECT keeps the session (and its unacknowledged messages) for session_expiry.
+    await endClient(client, { graceful: true, timeoutMs: 2000 });
+    this.setUp(false);
+  }
+}

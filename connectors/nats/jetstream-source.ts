@@ -1,0 +1,229 @@
+/**
+ * `nats_jetstream` source: a durable pull consumer, at least once.
+ *
+ * - Flow control: it fetches only as many messages as the route's window has free slots
+ *   (`inbox.free`), and waits with `inbox.whenFree` when the window is full, so the window is never
+ *   exceeded and memory stays flat while a sink is down.
+ * - Settle → native verb: delivered / dead_lettered → `ack()`; rejected → `term()`; errored →
+ *   `nak(delay)`, the delay being the sink's Retry-After hint or 1s·2^(deliveries−1) capped at 30s
+ *   (no delay when the daemon is stopping, so another replica takes over at once).
+ * - While a message is in flight it calls `working()` every `ack_wait / 2`, so a slow route does not
+ *   make the server redeliver a message that is still being handled.
+ * - `create: true` makes the consumer (explicit ack, deliver all, `max_ack_pending` = the route's
+ *   window, `ack_wait`, `max_deliver`, `filter_subject`) and the stream from `subjects` if missing;
+ *   otherwise it binds to the existing durable. Replicas on one durable share the messages.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type Consumer,
+  type ConsumerMessages,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import type { ConnectorContext } from "../../src/core/connector.js";
+import type { Outcome } from "../../src/core/outcome.js";
+import type { Inbox, Received, Source } from "../../src/core/source.js";
+import { NatsLink } from "./connect.js";
+import type { JetStreamSourceConfig } from "./definition.js";
+import { headerEntries, inboundOptions } from "./inbound.js";
+import { ensureStream } from "./jetstream-sink.js";
+import { decodeNatsMessage, type InboundOptions } from "./mapping.js";
+
+export function createJetStreamSource(cfg: JetStreamSourceConfig, ctx: ConnectorContext): Source {
+  return new JetStreamSource(cfg, ctx);
+}
+
+/** The nak delay for an errored message (exported for tests). */
+export function nakDelay(outcome: Extract<Outcome, { status: "errored" }>, deliveryCount: number): number {
+  if (outcome.error.code === "CEB_SHUTTING_DOWN") return 0;
+  if (outcome.retryAfterMs !== undefined && outcome.retryAfterMs >= 0) return Math.min(outcome.retryAfterMs, 300_000);
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, Math.min(deliveryCount - 1, 15)));
+}
+
+const FETCH_EXPIRES_MS = 5_000;
+const MAX_FETCH = 1_000;
+
+class JetStreamSource implements Source {
+  private link: NatsLink | undefined;
+  private consumer: Consumer | undefined;
+  private inbox: Inbox | undefined;
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+  private batch: ConsumerMessages | undefined;
+  private readonly inFlight = new Set<JsMsg>();
+  private workingTimer: NodeJS.Timeout | undefined;
+  private readonly opts: InboundOptions;
+
+  constructor(
+    private readonly cfg: JetStreamSourceConfig,
+    private readonly ctx: ConnectorContext,
+  ) {
+    this.opts = inboundOptions(cfg);
+  }
+
+  async start(inbox: Inbox): Promise<void> {
+    if (this.link) throw new Error("nats_jetstream source started twice");
+    this.inbox = inbox;
+    this.link = new NatsLink(this.cfg, this.ctx, "source", { onOpen: (nc) => this.bind(nc, inbox.capacity) });
+    await this.link.open();
+    const every = Math.max(50, Math.floor((this.cfg.ack_wait ?? 30_000) / 2));
+    this.workingTimer = setInterval(() => this.keepAlive(), every);
+    this.workingTimer.unref();
+    this.loop = this.pull(inbox);
+  }
+
+  /** Creates (when asked) and binds the durable consumer on a new connection. */
+  private async bind(nc: NatsConnection, window: number): Promise<void> {
+    const { stream, consumer: durable } = this.cfg;
+    if (this.cfg.create) {
+      if (this.cfg.subjects !== undefined) await ensureStream(nc, { name: stream, subjects: this.cfg.subjects }, this.ctx.log);
+      const jsm = await jetstreamManager(nc);
+      try {
+        await jsm.consumers.info(stream, durable);
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
+        await jsm.consumers.add(stream, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: nanos(this.cfg.ack_wait ?? 30_000),
+          max_ack_pending: Math.max(1, window),
+          ...(this.cfg.max_deliver !== undefined ? { max_deliver: this.cfg.max_deliver } : {}),
+          ...(this.cfg.filter_subject !== undefined ? { filter_subject: this.cfg.filter_subject } : {}),
+        });
+        this.ctx.log.info({ stream, consumer: durable, max_ack_pending: window }, "created JetStream consumer");
+      }
+    }
+    // Binds to the durable (and fails if it does not exist: the link retries with backoff).
+    this.consumer = await jetstream(nc).consumers.get(stream, durable);
+  }
+
+  private async pull(inbox: Inbox): Promise<void> {
+    const signal = this.stopping.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await inbox.whenFree(1, signal);
+        if (signal.aborted || !inbox.accepting) break;
+        const consumer = this.consumer;
+        if (!consumer || !this.link?.isUp) {
+          await delay(250, signal);
+          continue;
+        }
+        const n = Math.max(1, Math.min(inbox.free, MAX_FETCH));
+        const batch = await consumer.fetch({ max_messages: n, expires: FETCH_EXPIRES_MS });
+        this.batch = batch;
+        if (signal.aborted) {
+          // Not `await close()`: its promise settles only once somebody iterates.
+          batch.stop();
+          break;
+        }
+        for await (const m of batch) {
+          this.handle(m, inbox);
+          failures = 0;
+        }
+        this.batch = undefined;
+      } catch (err) {
+        this.batch = undefined;
+        if (signal.aborted) break;
+        failures++;
+        this.ctx.log.warn({ err: (err as Error).message, attempt: failures }, "JetStream fetch failed; retrying");
+        await delay(Math.min(10_000, 100 * 2 ** Math.min(failures, 7)), signal);
+      }
+    }
+  }
+
+  private handle(m: JsMsg, inbox: Inbox): void {
+    const info = m.info;
+    const decoded = decodeNatsMessage(
+      {
+        subject: m.subject,
+        headers: headerEntries(m.headers),
+        payload: m.data,
+        jetstream: { stream: info.stream, seq: m.seq, timestampNanos: m.timestampNanos },
+      },
+      this.opts,
+    );
+    let settled = false;
+    const received: Received = {
+      events: [decoded.event],
+      ...(decoded.invalid ? { invalid: decoded.invalid } : {}),
+      deliveryCount: info.deliveryCount,
+      settle: (outcome) => {
+        if (settled) return;
+        settled = true;
+        this.inFlight.delete(m);
+        this.apply(m, outcome, info.deliveryCount);
+      },
+    };
+    this.inFlight.add(m);
+    if (!inbox.offer(received)) {
+      // Only when the route stopped accepting (we never fetch beyond the free slots): release it now.
+      this.inFlight.delete(m);
+      settled = true;
+      this.safe(() => m.nak());
+    }
+  }
+
+  private apply(m: JsMsg, outcome: Outcome, deliveryCount: number): void {
+    switch (outcome.status) {
+      case "delivered":
+      case "dead_lettered":
+        this.safe(() => m.ack());
+        break;
+      case "rejected":
+        this.safe(() => m.term());
+        break;
+      case "errored": {
+        const ms = nakDelay(outcome, deliveryCount);
+        this.safe(() => (ms > 0 ? m.nak(ms) : m.nak()));
+        break;
+      }
+    }
+  }
+
+  /** Settling must not throw: a closed connection only means the server will redeliver. */
+  private safe(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.ctx.log.warn({ err: (err as Error).message }, "JetStream acknowledgement failed; the server will redeliver");
+    }
+  }
+
+  private keepAlive(): void {
+    for (const m of this.inFlight) this.safe(() => m.working());
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    this.stopping.abort();
+    // Ends the pending pull: the loop's `for await` finishes and the loop sees the abort.
+    this.batch?.stop();
+    await this.loop?.catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    if (this.workingTimer) clearInterval(this.workingTimer);
+    this.inFlight.clear();
+    await this.link?.close();
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

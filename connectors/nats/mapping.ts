@@ -1,0 +1,267 @@
+/**
+ * NATS message ⇔ CloudEvent. PURE: no SDK, no I/O, no clock or randomness except through `opts`,
+ * so the fixture tables in `test/unit/connectors/nats-mapping.test.ts` pin every rule.
+ *
+ * Receiving is tolerant (DESIGN §5, docs/cloudevents.md §4.4):
+ * 1. `Content-Type` starting with `application/cloudevents` (any case) → structured JSON event.
+ * 2. any `ce-` header (any case) → binary mode: attributes from the percent-decoded `ce-` headers,
+ *    `datacontenttype` from `ce-datacontenttype`, else from `Content-Type` (sdk-go writes the latter).
+ * 3. no `ce-` header and the payload is a JSON object with a `specversion` member → structured.
+ * 4. anything else is a plain message, mapped per the DESIGN §5 table:
+ *    id = `Nats-Msg-Id`, else `{stream}-{seq}` (JetStream), else a new id; `source` from the `plain.source`
+ *    template (`nats://{server}/{subject}` by default); type `io.nats.message` (configurable); subject =
+ *    the NATS subject; time = the JetStream timestamp or the receive time; data = the payload bytes,
+ *    with `datacontenttype` from `Content-Type` when present. Every other header becomes an extension
+ *    named by `headerExtensionName` (values of repeated headers joined with `,`).
+ * A message that claims to be a CloudEvent but is not a valid one becomes a `dev.cebridge.invalid` event
+ * (raw bytes + subject + headers) with `invalid` set, for the engine to dead-letter.
+ *
+ * Sending: `structured` → `Content-Type: application/cloudevents+json; charset=utf-8` and the JSON
+ * event; `binary` → one lower-case `ce-<attr>` header per attribute (percent-encoded, including
+ * `ce-datacontenttype`), plus `Content-Type` = datacontenttype as an interop aid for readers that
+ * take the content type from there (sdk-go), and the data bytes as payload.
+ */
+import { createHash } from "node:crypto";
+import { BridgeError, TooLargeError, asBridgeError } from "../../src/core/errors.js";
+import {
+  binaryBody,
+  decodeCeHeaders,
+  encodeCeHeaders,
+  eventFromBinary,
+  invalidEvent,
+  isStructuredMediaType,
+  parseStructured,
+  serializeStructured,
+  validateEvent,
+  type AttributeValue,
+  type CloudEvent,
+} from "../../src/cloudevents/index.js";
+
+/** One header value per entry; a header with several values appears several times. */
+export type HeaderEntries = readonly (readonly [name: string, value: string])[];
+
+/** What the mapping needs from a received NATS (or JetStream) message. */
+export interface NatsInbound {
+  readonly subject: string;
+  readonly headers: HeaderEntries;
+  readonly payload: Uint8Array;
+  /** Present for JetStream messages. */
+  readonly jetstream?: {
+    readonly stream: string;
+    readonly seq: number;
+    /** Stream timestamp in nanoseconds since the epoch. */
+    readonly timestampNanos?: bigint;
+  };
+}
+
+export interface InboundOptions {
+  /** `plain.source` template: `{server}`, `{subject}`, `{stream}`. */
+  readonly plainSource: string;
+  readonly plainType: string;
+  /** host:port of the first configured server (stable across reconnects, unlike the current server). */
+  readonly server: string;
+  /** Larger payloads become invalid events (`CEB_TOO_LARGE`). */
+  readonly maxPayload?: number | undefined;
+  readonly maxDepth?: number | undefined;
+  /** Receive time, used for plain core-NATS messages. */
+  readonly now: () => Date;
+  /** A fresh unique id, used for plain core-NATS messages without `Nats-Msg-Id`. */
+  readonly newId: () => string;
+}
+
+export interface Decoded {
+  readonly event: CloudEvent;
+  /** Set when the message could not become a CloudEvent; `event` is then the invalid-message event. */
+  readonly invalid?: BridgeError;
+}
+
+export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
+const MSG_ID_HEADER = "nats-msg-id";
+
+function lc(s: string): string {
+  return s.toLowerCase();
+}
+
+/** First value of a header, matched case-insensitively. */
+export function headerValue(headers: HeaderEntries, name: string): string | undefined {
+  const want = lc(name);
+  for (const [k, v] of headers) if (lc(k) === want) return v;
+  return undefined;
+}
+
+function hasCeHeader(headers: HeaderEntries): boolean {
+  for (const [k] of headers) if (k.length > 3 && lc(k.slice(0, 3)) === "ce-") return true;
+  return false;
+}
+
+/** Cheap check before JSON.parse: does the payload start (after whitespace) with `{`? */
+function looksLikeJsonObject(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
+    if (c === 0xef && b[i + 1] === 0xbb && b[i + 2] === 0xbf) {
+      i += 2; // UTF-8 BOM
+      continue;
+    }
+    return c === 0x7b;
+  }
+  return false;
+}
+
+function isJsonObjectWithSpecversion(b: Uint8Array): boolean {
+  if (!looksLikeJsonObject(b)) return false;
+  try {
+    const doc: unknown = JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8"));
+    return typeof doc === "object" && doc !== null && !Array.isArray(doc) && Object.hasOwn(doc, "specversion");
+  } catch {
+    return false;
+  }
+}
+
+/** Renders the `plain.source` template. Unknown placeholders are kept as written. */
+export function renderPlainSource(template: string, vars: { server: string; subject: string; stream?: string | undefined }): string {
+  return template.replace(/\{(server|subject|stream)\}/g, (m, name: string) => {
+    const v = name === "server" ? vars.server : name === "subject" ? vars.subject : vars.stream;
+    return v === undefined ? m : v;
+  });
+}
+
+/**
+ * Extension name for a plain message's header: lower-cased, letters a–y and digits kept, every other
+ * character (including `z`) written as `z` + two hex digits, prefixed with `nats`. Collision-free:
+ * `X-Tenant` → `natsxz2dtenant`, `x_tenant` → `natsxz5ftenant`, `zone` → `natsz7aone`.
+ * Header names are ASCII (NATS forbids others); a non-ASCII code unit is written as `z` + four hex
+ * digits after a `zz` marker, which no two-digit escape can produce.
+ */
+export function headerExtensionName(header: string): string {
+  let out = "nats";
+  for (const ch of lc(header)) {
+    const c = ch.charCodeAt(0);
+    if ((c >= 0x61 && c <= 0x79) || (c >= 0x30 && c <= 0x39)) out += ch;
+    else if (c < 0x100) out += "z" + c.toString(16).padStart(2, "0");
+    else out += "zz" + c.toString(16).padStart(4, "0");
+  }
+  return out;
+}
+
+/** Headers consumed by the plain mapping itself, never copied into extensions. */
+const CONSUMED = new Set(["nats-msg-id", "content-type"]);
+
+/** RFC 3339 UTC timestamp with nanosecond precision (trailing zeros of the fraction dropped, ≥ 3 digits). */
+export function nanosToRfc3339(ns: bigint): string {
+  const ms = ns / 1_000_000n;
+  const iso = new Date(Number(ms)).toISOString(); // ...T12:34:56.789Z
+  const sub = Number(ns % 1_000_000n);
+  if (sub === 0) return iso;
+  const frac = (iso.slice(20, 23) + String(sub).padStart(6, "0")).replace(/0+$/, "");
+  return iso.slice(0, 20) + frac + "Z";
+}
+
+function metadataOf(msg: NatsInbound): Record<string, string> {
+  const md: Record<string, string> = { subject: msg.subject };
+  for (const [k, v] of msg.headers) {
+    const key = `header:${k}`;
+    md[key] = md[key] === undefined ? v : `${md[key]},${v}`;
+  }
+  if (msg.jetstream) {
+    md["stream"] = msg.jetstream.stream;
+    md["seq"] = String(msg.jetstream.seq);
+  }
+  return md;
+}
+
+function plainId(msg: NatsInbound, opts: InboundOptions): string {
+  const msgId = headerValue(msg.headers, MSG_ID_HEADER);
+  if (msgId !== undefined && msgId !== "") return msgId;
+  if (msg.jetstream) return `${msg.jetstream.stream}-${msg.jetstream.seq}`;
+  return opts.newId();
+}
+
+function plainEvent(msg: NatsInbound, opts: InboundOptions, source: string): CloudEvent {
+  const attributes: Record<string, AttributeValue> = {
+    specversion: "1.0",
+    id: plainId(msg, opts),
+    source,
+    type: opts.plainType,
+    subject: msg.subject,
+    time:
+      msg.jetstream?.timestampNanos !== undefined ? nanosToRfc3339(msg.jetstream.timestampNanos) : opts.now().toISOString(),
+  };
+  const ct = headerValue(msg.headers, "content-type");
+  if (ct !== undefined && ct.trim() !== "") attributes["datacontenttype"] = ct;
+  for (const [k, v] of msg.headers) {
+    if (CONSUMED.has(lc(k))) continue;
+    const name = headerExtensionName(k);
+    const prev = attributes[name];
+    attributes[name] = prev === undefined ? v : `${String(prev)},${v}`;
+  }
+  const hasData = msg.payload.byteLength > 0 || attributes["datacontenttype"] !== undefined;
+  return validateEvent(hasData ? { attributes, data: { kind: "bytes", bytes: msg.payload } } : { attributes });
+}
+
+/** Decodes one received message. Never throws: failures come back as an invalid-message event. */
+export function decodeNatsMessage(msg: NatsInbound, opts: InboundOptions): Decoded {
+  const source = renderPlainSource(opts.plainSource, { server: opts.server, subject: msg.subject, stream: msg.jetstream?.stream });
+  try {
+    if (opts.maxPayload !== undefined && msg.payload.byteLength > opts.maxPayload) {
+      throw new TooLargeError(`payload of ${msg.payload.byteLength} bytes is over max_payload ${opts.maxPayload}`);
+    }
+    const ct = headerValue(msg.headers, "content-type");
+    const limits = opts.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : undefined;
+    if (isStructuredMediaType(ct)) return { event: parseStructured(msg.payload, limits) };
+    if (hasCeHeader(msg.headers)) {
+      const attrs = decodeCeHeaders(msg.headers as Iterable<[string, string]>, "ce-");
+      // ce-datacontenttype wins; Content-Type is the fallback some SDKs write instead.
+      return { event: eventFromBinary(attrs, msg.payload, attrs["datacontenttype"] !== undefined ? undefined : ct) };
+    }
+    if (isJsonObjectWithSpecversion(msg.payload)) return { event: parseStructured(msg.payload, limits) };
+    return { event: plainEvent(msg, opts, source) };
+  } catch (err) {
+    const error = asBridgeError(err);
+    const id = headerValue(msg.headers, MSG_ID_HEADER) || (msg.jetstream ? `${msg.jetstream.stream}-${msg.jetstream.seq}` : undefined);
+    let event: CloudEvent;
+    try {
+      event = invalidEvent({ raw: msg.payload, source, error: { code: error.code, message: error.message }, metadata: metadataOf(msg), ...(id ? { id } : {}) });
+    } catch {
+      // The configured source or the native id is unusable as an attribute: fall back to safe values.
+      event = invalidEvent({ raw: msg.payload, source: "nats://invalid", error: { code: error.code, message: error.message }, metadata: metadataOf(msg) });
+    }
+    return { event, invalid: error };
+  }
+}
+
+/** A message ready to publish. */
+export interface NatsOutbound {
+  readonly headers: [name: string, value: string][];
+  readonly payload: Uint8Array;
+}
+
+export type NatsMode = "structured" | "binary";
+
+/** Encodes an event for publishing. Throws `FormatError` when JSON data cannot be serialized. */
+export function encodeNatsMessage(ev: CloudEvent, mode: NatsMode): NatsOutbound {
+  if (mode === "structured") {
+    return { headers: [["Content-Type", STRUCTURED_CONTENT_TYPE]], payload: Buffer.from(serializeStructured(ev), "utf8") };
+  }
+  const { body, contentType } = binaryBody(ev);
+  const attrs = ev.attributes;
+  // binaryBody makes an implied JSON content type explicit; carry it as datacontenttype too.
+  const withCt = contentType !== undefined && attrs["datacontenttype"] === undefined ? { ...ev, attributes: { ...attrs, datacontenttype: contentType } } : ev;
+  const headers = encodeCeHeaders(withCt, { prefix: "ce-", includeDatacontenttype: true });
+  if (contentType !== undefined) headers.push(["Content-Type", contentType]);
+  return { headers, payload: body ?? new Uint8Array(0) };
+}
+
+/**
+ * The JetStream `Nats-Msg-Id` for an event: the lower-case hex SHA-256 of `source` + U+0000 + `id`.
+ * Deterministic, so a retried publish of the same event is deduplicated by the stream; hashed, so any
+ * source/id (long, non-ASCII, with spaces) fits a header value; the NUL separator makes the pair
+ * unambiguous (neither attribute may contain U+0000).
+ */
+export function msgIdFor(ev: CloudEvent): string {
+  return createHash("sha256")
+    .update(String(ev.attributes["source"]))
+    .update("\u0000")
+    .update(String(ev.attributes["id"]))
+    .digest("hex");
+}

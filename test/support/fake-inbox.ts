@@ -1,0 +1,164 @@
+/**
+ * A scripted `Inbox` for source tests: records every offer, settles with outcomes the test chooses,
+ * and measures how many events were in flight at once (to prove a source never exceeds the window).
+ */
+import type { CloudEvent } from "../../src/cloudevents/event.js";
+import { SinkError } from "../../src/core/errors.js";
+import type { Outcome } from "../../src/core/outcome.js";
+import type { Inbox, Received } from "../../src/core/source.js";
+import { sleep, waitFor } from "./wait.js";
+
+/** Decides the outcome of one offered message; `"hold"` leaves it unsettled (it keeps its slots). */
+export type Script = (
+  msg: Received,
+  info: { readonly key: string; readonly seen: number; readonly index: number },
+) => Outcome | "hold" | Promise<Outcome | "hold">;
+
+export const DELIVERED_OUTCOME: Outcome = { status: "delivered" };
+export function erroredOutcome(message = "scripted transient failure", retryAfterMs?: number): Outcome {
+  return { status: "errored", error: new SinkError(message, true), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+}
+export function rejectedOutcome(message = "scripted permanent failure"): Outcome {
+  return { status: "rejected", error: new SinkError(message, false) };
+}
+
+export interface FakeInboxOptions {
+  capacity?: number;
+  script?: Script;
+  /** Delay before the script runs (simulates sink latency). */
+  settleDelayMs?: number;
+  /** Identity of an offer, for `seen` counts (default: source + " " + id of its first event). */
+  key?: (ev: CloudEvent) => string;
+}
+
+export interface Settlement {
+  readonly key: string;
+  readonly outcome: Outcome;
+}
+
+export class FakeInbox implements Inbox {
+  readonly capacity: number;
+  accepting = true;
+  /** Events currently offered and not settled. */
+  inUse = 0;
+  /** The most events ever in flight at once. */
+  maxInUse = 0;
+  /** Offers refused (window full or not accepting). */
+  refused = 0;
+  /** Every accepted offer, in order. */
+  readonly offers: Received[] = [];
+  /** Keys of the accepted offers, in order. */
+  readonly keys: string[] = [];
+  /** Offers the script held back, in order. */
+  readonly held: Received[] = [];
+  readonly settlements: Settlement[] = [];
+  /** Messages whose `settle` was called more than once (must stay 0). */
+  doubleSettles = 0;
+
+  private readonly script: Script;
+  private readonly settleDelayMs: number;
+  private readonly keyOf: (ev: CloudEvent) => string;
+  private readonly seenCount = new Map<string, number>();
+  private waiters: { n: number; resolve: () => void }[] = [];
+
+  constructor(opts: FakeInboxOptions = {}) {
+    this.capacity = opts.capacity ?? 64;
+    this.script = opts.script ?? (() => DELIVERED_OUTCOME);
+    this.settleDelayMs = opts.settleDelayMs ?? 0;
+    this.keyOf = opts.key ?? ((ev) => `${String(ev.attributes["source"])} ${String(ev.attributes["id"])}`);
+  }
+
+  get free(): number {
+    return this.capacity - this.inUse;
+  }
+
+  /** How many times an offer with this key was accepted. */
+  seen(key: string): number {
+    return this.seenCount.get(key) ?? 0;
+  }
+
+  offer(msg: Received): boolean {
+    const n = msg.events.length;
+    if (!this.accepting || n > this.free) {
+      this.refused++;
+      return false;
+    }
+    this.inUse += n;
+    this.maxInUse = Math.max(this.maxInUse, this.inUse);
+    const key = this.keyOf(msg.events[0]!);
+    const seen = this.seen(key) + 1;
+    this.seenCount.set(key, seen);
+    const index = this.offers.length;
+    this.offers.push(msg);
+    this.keys.push(key);
+    void this.run(msg, { key, seen, index });
+    return true;
+  }
+
+  private async run(msg: Received, info: { key: string; seen: number; index: number }): Promise<void> {
+    if (this.settleDelayMs > 0) await sleep(this.settleDelayMs);
+    else await Promise.resolve();
+    const outcome = await this.script(msg, info);
+    if (outcome === "hold") {
+      this.held.push(msg);
+      return;
+    }
+    this.settle(msg, outcome, info.key);
+  }
+
+  /** Settles one message now (also usable on held messages). */
+  settle(msg: Received, outcome: Outcome, key = this.keyOf(msg.events[0]!)): void {
+    const tagged = msg as Received & { __settled?: boolean };
+    if (tagged.__settled) {
+      this.doubleSettles++;
+      return;
+    }
+    tagged.__settled = true;
+    msg.settle(outcome);
+    this.settlements.push({ key, outcome });
+    this.inUse -= msg.events.length;
+    this.wake();
+  }
+
+  /** Settles every held message with `outcome`. */
+  releaseHeld(outcome: Outcome = DELIVERED_OUTCOME): void {
+    const held = this.held.splice(0);
+    for (const m of held) this.settle(m, outcome);
+  }
+
+  whenFree(n: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.free >= n) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        n,
+        resolve: () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private wake(): void {
+    const ready = this.waiters.filter((w) => this.free >= w.n);
+    this.waiters = this.waiters.filter((w) => this.free < w.n);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Waits until at least `count` offers were accepted. */
+  async waitForOffers(count: number, timeoutMs = 10_000): Promise<void> {
+    await waitFor(() => this.offers.length >= count, timeoutMs, () => `expected ${count} offers, got ${this.offers.length}`);
+  }
+
+  /** Waits until at least `count` messages were settled. */
+  async waitForSettled(count: number, timeoutMs = 10_000): Promise<void> {
+    await waitFor(() => this.settlements.length >= count, timeoutMs, () => `expected ${count} settlements, got ${this.settlements.length}`);
+  }
+}
