@@ -203,8 +203,9 @@ export function encodeMqttMessage(ev: CloudEvent, mode: MqttMode, protocolVersio
   }
   const { body, contentType } = binaryBody(ev);
   const userProperties: Record<string, string> = {};
+  // Every attribute, datacontenttype included: the binding's own example and the JavaScript SDK do
+  // so, and the SDK's reader ignores the Content Type property.
   for (const name of Object.keys(ev.attributes)) {
-    if (name === "datacontenttype") continue;
     const v = ev.attributes[name];
     if (v !== undefined) userProperties[name] = attributeString(v);
   }

@@ -25,6 +25,7 @@ import { createHash } from "node:crypto";
 import { BridgeError, TooLargeError, asBridgeError } from "../../src/core/errors.js";
 import {
   binaryBody,
+  cloneAttributes,
   decodeCeHeaders,
   encodeCeHeaders,
   eventFromBinary,
@@ -246,7 +247,12 @@ export function encodeNatsMessage(ev: CloudEvent, mode: NatsMode): NatsOutbound 
   const { body, contentType } = binaryBody(ev);
   const attrs = ev.attributes;
   // binaryBody makes an implied JSON content type explicit; carry it as datacontenttype too.
-  const withCt = contentType !== undefined && attrs["datacontenttype"] === undefined ? { ...ev, attributes: { ...attrs, datacontenttype: contentType } } : ev;
+  let withCt = ev;
+  if (contentType !== undefined && attrs["datacontenttype"] === undefined) {
+    const attributes = cloneAttributes(attrs);
+    attributes["datacontenttype"] = contentType;
+    withCt = { attributes, data: ev.data };
+  }
   const headers = encodeCeHeaders(withCt, { prefix: "ce-", includeDatacontenttype: true });
   if (contentType !== undefined) headers.push(["Content-Type", contentType]);
   return { headers, payload: body ?? new Uint8Array(0) };

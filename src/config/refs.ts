@@ -6,6 +6,7 @@ import { compileFilter, FilterCompileError, type FilterSpec } from "../filter/in
 import type { RawIssue } from "./validate.js";
 
 interface RawRoute {
+  max_deliveries?: unknown;
   name?: unknown;
   from?: unknown;
   to?: unknown;
@@ -54,6 +55,14 @@ export function checkReferences(
       } else {
         usedSources.set(r.from, i);
         const src = sources.get(r.from)!;
+        // JetStream drops a message past max_deliver with only an advisory: our dead letter must come first.
+        if (typeof r.max_deliveries === "number" && typeof src["max_deliver"] === "number" && r.max_deliveries >= src["max_deliver"]) {
+          errors.push({
+            code: "CFG_DELIVERY",
+            path: [...at, "max_deliveries"],
+            message: `max_deliveries (${r.max_deliveries}) must be below source "${r.from}" max_deliver (${src["max_deliver"]}), or the broker drops the message before it is dead-lettered`,
+          });
+        }
         const def = registry.source(src.type);
         if (def && !def.pausable(src as never)) {
           warnings.push({
@@ -111,6 +120,13 @@ export function checkReferences(
     }
   });
 
+  for (const [id, src] of sources) {
+    // Connectors derive client ids and durable names from the component id (MQTT client ids, for one):
+    // a source and a sink of one type with one id would take each other's session.
+    if (sinks.get(id)?.type === src.type) {
+      errors.push({ code: "CFG_REF", path: ["sinks", id], key: true, message: `source "${id}" and sink "${id}" are both ${src.type}: give them different ids, since client ids derive from them` });
+    }
+  }
   for (const id of sources.keys()) {
     if (!usedSources.has(id)) warnings.push({ code: "CFG_REF", path: ["sources", id], key: true, message: `source "${id}" is not used by any route` });
   }

@@ -137,11 +137,11 @@ describe("mqtt mapping - encode", () => {
     data: { kind: "bytes", bytes: buf("<a/>") },
   };
 
-  it("mqtt mapping - v5 binary: content type = datacontenttype, user properties = the other attributes as strings", () => {
+  it("mqtt mapping - v5 binary: content type = datacontenttype, user properties = every attribute as a string", () => {
     const out = encodeMqttMessage(ev, "binary", 5);
     assert.deepEqual(out.properties, {
       contentType: "application/xml",
-      userProperties: { specversion: "1.0", id: "1", source: "urn:a", type: "t", subject: "100% ünï", n: "7", ok: "false" },
+      userProperties: { specversion: "1.0", id: "1", source: "urn:a", type: "t", datacontenttype: "application/xml", subject: "100% ünï", n: "7", ok: "false" },
     });
     assert.equal(out.payload.toString(), "<a/>");
   });
