@@ -191,6 +191,27 @@ routes:
   });
 });
 
+describe("config - delivery rules", () => {
+  test("config - max_deliveries must be below the source's max_deliver; one id for a source and sink of one type is refused", () => {
+    const out = lines(`
+sources:
+  m: { type: mqtt, url: "mqtt://127.0.0.1:1", topic: "a/#" }
+  j: { type: nats_jetstream, servers: ["nats://127.0.0.1:1"], stream: S, consumer: c, max_deliver: 5 }
+sinks:
+  m: { type: mqtt, url: "mqtt://127.0.0.1:1", topic: "b" }
+  f: { type: file, path: /tmp/x }
+  dl: { type: file, path: /tmp/y }
+routes:
+  - { name: a, from: m, to: [f], dead_letter: dl }
+  - { name: b, from: j, to: [m], max_deliveries: 5, dead_letter: dl }
+`).filter((l) => l.includes(" error "));
+    assert.deepEqual(out, [
+      'c.yaml:6:3 error CFG_REF sinks.m: source "m" and sink "m" are both mqtt: give them different ids, since client ids derive from them',
+      'c.yaml:11:50 error CFG_DELIVERY routes[1].max_deliveries: max_deliveries (5) must be below source "j" max_deliver (5), or the broker drops the message before it is dead-lettered',
+    ]);
+  });
+});
+
 describe("config - units", () => {
   test("config - durations and sizes parse, and reject nonsense", () => {
     assert.equal(parseDuration("250ms"), 250);
