@@ -19,8 +19,12 @@ export function createMqttSink(cfg: MqttSinkConfig, ctx: ConnectorContext): Sink
   return new MqttSink(cfg, ctx);
 }
 
-/** PUBACK reason codes (MQTT 5) after which the same publish will fail again. */
-const PERMANENT_REASONS = new Set([0x81, 0x82, 0x87, 0x90, 0x93, 0x95, 0x99, 0x9a, 0x9b]);
+/**
+ * PUBACK reason codes (MQTT 5 §3.4.2.1) after which the same publish will fail again: not
+ * authorized, topic name invalid, payload format invalid. The others (unspecified, implementation
+ * specific, packet identifier in use, quota exceeded) may clear up, so they are retried.
+ */
+const PERMANENT_REASONS = new Set([0x87, 0x90, 0x99]);
 
 export function classifyMqttError(err: unknown, topic: string): BridgeError {
   if (err instanceof BridgeError) return err;

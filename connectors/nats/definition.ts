@@ -92,8 +92,15 @@ export const JetStreamSourceSchema = Type.Object(
     create: Type.Boolean({
       default: false,
       description:
-        "create the consumer if missing (explicit ack, deliver all, max_ack_pending = the route's window), and the stream from `subjects` if missing",
+        "create the consumer if missing (explicit ack, deliver all, `max_ack_pending`), and the stream from `subjects` if missing",
     }),
+    max_ack_pending: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "unacknowledged messages the server allows across ALL replicas of the durable, when `create` makes it (default: the route's window; set it to window × replicas to scale out)",
+      }),
+    ),
     subjects: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: "subjects of the stream, when `create` makes it" })),
     ack_wait: Duration({ default: "30s", description: "how long the server waits for an ack before redelivering" }),
     max_deliver: Type.Optional(

@@ -70,9 +70,6 @@ class JetStreamSource implements Source {
     this.inbox = inbox;
     this.link = new NatsLink(this.cfg, this.ctx, "source", { onOpen: (nc) => this.bind(nc, inbox.capacity) });
     await this.link.open();
-    const every = Math.max(50, Math.floor((this.cfg.ack_wait ?? 30_000) / 2));
-    this.workingTimer = setInterval(() => this.keepAlive(), every);
-    this.workingTimer.unref();
     this.loop = this.pull(inbox);
   }
 
@@ -91,7 +88,7 @@ class JetStreamSource implements Source {
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
           ack_wait: nanos(this.cfg.ack_wait ?? 30_000),
-          max_ack_pending: Math.max(1, window),
+          max_ack_pending: this.cfg.max_ack_pending ?? Math.max(1, window),
           ...(this.cfg.max_deliver !== undefined ? { max_deliver: this.cfg.max_deliver } : {}),
           ...(this.cfg.filter_subject !== undefined ? { filter_subject: this.cfg.filter_subject } : {}),
         });
@@ -99,7 +96,19 @@ class JetStreamSource implements Source {
       }
     }
     // Binds to the durable (and fails if it does not exist: the link retries with backoff).
-    this.consumer = await jetstream(nc).consumers.get(stream, durable);
+    const consumer = await jetstream(nc).consumers.get(stream, durable);
+    // A consumer made elsewhere may have a shorter ack_wait than ours: keep in-flight messages alive
+    // at half of whichever is shorter, or the server redelivers messages we are still handling.
+    const info = await consumer.info(true);
+    const serverAckWait = info.config.ack_wait !== undefined ? Math.floor(info.config.ack_wait / 1e6) : Infinity;
+    this.armKeepAlive(Math.min(this.cfg.ack_wait ?? 30_000, serverAckWait));
+    this.consumer = consumer;
+  }
+
+  private armKeepAlive(ackWaitMs: number): void {
+    if (this.workingTimer) clearInterval(this.workingTimer);
+    this.workingTimer = setInterval(() => this.keepAlive(), Math.max(50, Math.floor(ackWaitMs / 2)));
+    this.workingTimer.unref();
   }
 
   private async pull(inbox: Inbox): Promise<void> {

@@ -231,6 +231,11 @@ export class Route implements Inbox {
         this.state.counters.delivered++;
         continue;
       }
+      if (this.hardStop.signal.aborted) {
+        // Cut off by shutdown: release for redelivery, whatever the delivery count.
+        outcome = worse(outcome, { status: "errored", error: this.hardStop.signal.reason as BridgeError });
+        continue;
+      }
       this.metrics.failed.inc({ route: s.name, sink: sinkId, reason: r.error.code });
       if (r.final) {
         outcome = worse(outcome, await this.deadLetter(event, r.error, sinkId, r.attempts));

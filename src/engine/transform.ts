@@ -39,8 +39,12 @@ export function compileTransform(spec: TransformSpec): Transform {
       if (type !== undefined) attrs["type"] = type;
       const source = mapSource.get(String(attrs["source"]));
       if (source !== undefined) attrs["source"] = source;
-      // Templates read the attributes as they were before `set`, so the order of keys never matters.
-      for (const [name, template] of set) attrs[name] = template.render(event);
+      if (set.length > 0) {
+        // Templates read the attributes as they are after rename and the maps but before any `set`,
+        // so the order of the `set` keys never matters.
+        const before: CloudEvent = { attributes: set.length > 1 ? cloneAttributes(attrs) : attrs };
+        for (const [name, template] of set) attrs[name] = template.render(before);
+      }
       for (const name of remove) delete attrs[name];
       return validateEvent({ attributes: attrs, data: event.data });
     } catch (err) {
