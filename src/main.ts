@@ -91,6 +91,8 @@ async function run(file: string): Promise<number> {
     }
     await engine.start();
   } catch (err) {
+    // A stop requested while connectors were still connecting ends start-up early: a clean stop.
+    if (signals > 0) return done;
     log.error({ err, code: (err as { code?: string }).code }, "start-up failed");
     await engine.stop(0).catch(() => undefined);
     await admin?.close();

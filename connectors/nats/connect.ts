@@ -1,7 +1,11 @@
 /**
  * The NATS connection every NATS component uses: auth, TLS, reconnect forever with backoff,
- * `waitOnFirstConnect`, `noAsyncTraces` (nearly doubles JetStream publish throughput,
- * docs/performance.md), and status events reported through `ctx.setUp`.
+ * `noAsyncTraces` (nearly doubles JetStream publish throughput, docs/performance.md), and status
+ * events reported through `ctx.setUp`.
+ *
+ * The first connection is retried by `NatsLink`, not by nats.js (`waitOnFirstConnect` off): the
+ * library's own first-connect retries report nothing and cannot be cancelled, so a refused password
+ * would be silent and `close()` would leave it dialing forever.
  *
  * nats.js reconnects on its own after a network failure (subscriptions are restored by the client).
  * If the library gives up and closes the connection anyway (repeated auth errors, a protocol error),
@@ -51,8 +55,9 @@ export async function connectionOptions(cfg: NatsConnConfig, name: string): Prom
     reconnectTimeWait: 1000,
     reconnectJitter: 500,
     reconnectJitterTLS: 1000,
-    waitOnFirstConnect: true,
     noAsyncTraces: true,
+    // A refused client certificate (TLS 1.3) shows up only as silence: fail the attempt soon and say so.
+    timeout: 5_000,
     // Keep trying after auth errors: credentials may be fixed or rotated while we wait.
     ignoreAuthErrorAbort: true,
   };
@@ -186,7 +191,11 @@ export class NatsLink {
         if (signal.aborted) break;
         failures++;
         const e = asBridgeError(err);
-        this.ctx.log.error({ err: e.message, code: e.code, attempt: failures }, "NATS connection or setup failed; retrying");
+        const hint =
+          this.cfg.tls !== undefined && /timeout/i.test(e.message)
+            ? " (no answer after the TLS handshake: the server may require a client certificate, or refuse this one)"
+            : "";
+        this.ctx.log.error({ err: e.message + hint, code: e.code, attempt: failures }, "NATS connection or setup failed; retrying");
         if (nc) await nc.close().catch(() => {});
         await sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), signal);
         continue;
