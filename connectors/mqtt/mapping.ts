@@ -29,6 +29,7 @@ import {
   invalidEvent,
   isStructuredMediaType,
   isValidAttributeName,
+  parseIfStructured,
   parseStructured,
   serializeStructured,
   validateEvent,
@@ -93,29 +94,6 @@ export function userPropertyExtensionName(name: string): string {
   return out;
 }
 
-function looksLikeJsonObject(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
-    if (c === 0xef && b[i + 1] === 0xbb && b[i + 2] === 0xbf) {
-      i += 2;
-      continue;
-    }
-    return c === 0x7b;
-  }
-  return false;
-}
-
-function isJsonObjectWithSpecversion(b: Uint8Array): boolean {
-  if (!looksLikeJsonObject(b)) return false;
-  try {
-    const doc: unknown = JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8"));
-    return typeof doc === "object" && doc !== null && !Array.isArray(doc) && Object.hasOwn(doc, "specversion");
-  } catch {
-    return false;
-  }
-}
-
 function binaryAttributes(props: UserProperties): Record<string, string> {
   const attrs: Record<string, string> = {};
   for (const name of Object.keys(props)) {
@@ -172,7 +150,8 @@ export function decodeMqttMessage(msg: MqttInbound, opts: MqttInboundOptions): D
         return { event: eventFromBinary(attrs, msg.payload, ct) };
       }
     }
-    if (isJsonObjectWithSpecversion(msg.payload)) return { event: parseStructured(msg.payload, limits) };
+    const structured = parseIfStructured(msg.payload, limits);
+    if (structured) return { event: structured };
     return { event: plainEvent(msg, opts) };
   } catch (err) {
     const error = asBridgeError(err);

@@ -17,6 +17,7 @@ import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { credsAuthenticator, nkeyAuthenticator, type NatsConnection } from "@nats-io/nats-core";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { ConnectError, asBridgeError } from "../../src/core/errors.js";
+import { sleep } from "../../src/core/sleep.js";
 
 /** The connection options shared by every NATS component's config. */
 export interface NatsConnConfig {
@@ -77,19 +78,6 @@ export async function connectionOptions(cfg: NatsConnConfig, name: string): Prom
     };
   }
   return opts;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 export interface NatsLinkHooks {

@@ -32,6 +32,7 @@ import type { JetStreamSourceConfig } from "./definition.js";
 import { headerEntries, inboundOptions } from "./inbound.js";
 import { ensureStream } from "./jetstream-sink.js";
 import { decodeNatsMessage, type InboundOptions } from "./mapping.js";
+import { sleep } from "../../src/core/sleep.js";
 
 export function createJetStreamSource(cfg: JetStreamSourceConfig, ctx: ConnectorContext): Source {
   return new JetStreamSource(cfg, ctx);
@@ -120,7 +121,7 @@ class JetStreamSource implements Source {
         if (signal.aborted || !inbox.accepting) break;
         const consumer = this.consumer;
         if (!consumer || !this.link?.isUp) {
-          await delay(250, signal);
+          await sleep(250, signal);
           continue;
         }
         const n = Math.max(1, Math.min(inbox.free, MAX_FETCH));
@@ -141,7 +142,7 @@ class JetStreamSource implements Source {
         if (signal.aborted) break;
         failures++;
         this.ctx.log.warn({ err: (err as Error).message, attempt: failures }, "JetStream fetch failed; retrying");
-        await delay(Math.min(10_000, 100 * 2 ** Math.min(failures, 7)), signal);
+        await sleep(Math.min(10_000, 100 * 2 ** Math.min(failures, 7)), signal);
       }
     }
   }
@@ -222,17 +223,4 @@ class JetStreamSource implements Source {
     this.inFlight.clear();
     await this.link?.close();
   }
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -31,6 +31,7 @@ import {
   eventFromBinary,
   invalidEvent,
   isStructuredMediaType,
+  parseIfStructured,
   parseStructured,
   serializeStructured,
   validateEvent,
@@ -93,30 +94,6 @@ export function headerValue(headers: HeaderEntries, name: string): string | unde
 function hasCeHeader(headers: HeaderEntries): boolean {
   for (const [k] of headers) if (k.length > 3 && lc(k.slice(0, 3)) === "ce-") return true;
   return false;
-}
-
-/** Cheap check before JSON.parse: does the payload start (after whitespace) with `{`? */
-function looksLikeJsonObject(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
-    if (c === 0xef && b[i + 1] === 0xbb && b[i + 2] === 0xbf) {
-      i += 2; // UTF-8 BOM
-      continue;
-    }
-    return c === 0x7b;
-  }
-  return false;
-}
-
-function isJsonObjectWithSpecversion(b: Uint8Array): boolean {
-  if (!looksLikeJsonObject(b)) return false;
-  try {
-    const doc: unknown = JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8"));
-    return typeof doc === "object" && doc !== null && !Array.isArray(doc) && Object.hasOwn(doc, "specversion");
-  } catch {
-    return false;
-  }
 }
 
 /** Renders the `plain.source` template. Unknown placeholders are kept as written. */
@@ -215,7 +192,8 @@ export function decodeNatsMessage(msg: NatsInbound, opts: InboundOptions): Decod
       // ce-datacontenttype wins; Content-Type is the fallback some SDKs write instead.
       return { event: eventFromBinary(attrs, msg.payload, attrs["datacontenttype"] !== undefined ? undefined : ct) };
     }
-    if (isJsonObjectWithSpecversion(msg.payload)) return { event: parseStructured(msg.payload, limits) };
+    const structured = parseIfStructured(msg.payload, limits);
+    if (structured) return { event: structured };
     return { event: plainEvent(msg, opts, source) };
   } catch (err) {
     const error = asBridgeError(err);

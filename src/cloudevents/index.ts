@@ -32,6 +32,7 @@ export {
   checkJsonDepth,
   DEFAULT_MAX_DEPTH,
   parseBatch,
+  parseIfStructured,
   parseStructured,
   serializeBatch,
   serializeStructured,

@@ -153,6 +153,39 @@ export function parseStructured(body: Uint8Array | string, limits?: JsonLimits):
   return eventFromObject(doc);
 }
 
+/**
+ * For receivers that have no content type to go by (MQTT 3.1.1, NATS without headers): parses `body`
+ * as a structured event when it is a JSON object with a `specversion` member, with a single
+ * JSON.parse. Returns undefined for anything else — a plain payload, malformed JSON or invalid UTF-8.
+ * Throws like `parseStructured` when it is such an object but not a valid event, or too deep.
+ */
+export function parseIfStructured(body: Uint8Array, limits?: JsonLimits): CloudEvent | undefined {
+  if (!startsWithBrace(body)) return undefined;
+  let doc: unknown;
+  try {
+    doc = parseJson(body, limits);
+  } catch (err) {
+    if (err instanceof FormatError) return undefined;
+    throw err;
+  }
+  if (!isObject(doc) || !Object.hasOwn(doc, "specversion")) return undefined;
+  return eventFromObject(doc);
+}
+
+/** Cheap check before JSON.parse: does the payload start with `{` after whitespace (and a BOM)? */
+function startsWithBrace(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
+    if (c === 0xef && b[i + 1] === 0xbb && b[i + 2] === 0xbf) {
+      i += 2;
+      continue;
+    }
+    return c === 0x7b;
+  }
+  return false;
+}
+
 function withPrefix(err: unknown, prefix: string): unknown {
   if (err instanceof EventValidationError) return new EventValidationError(prefix + err.message, err.attribute);
   if (err instanceof FormatError) return new FormatError(prefix + err.message, { cause: err });

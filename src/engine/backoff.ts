@@ -14,19 +14,3 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, retryAfterMs?
   const jittered = step / 2 + random() * (step / 2);
   return retryAfterMs !== undefined ? Math.max(retryAfterMs, jittered) : jittered;
 }
-
-/** Sleeps `ms`, or less if `signal` aborts (then resolves false). */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}

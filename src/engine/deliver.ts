@@ -6,7 +6,8 @@
 import type { CloudEvent } from "../cloudevents/event.js";
 import { asBridgeError, BridgeError, SinkError } from "../core/errors.js";
 import type { Sink } from "../core/sink.js";
-import { backoffDelay, sleep, type RetryPolicy } from "./backoff.js";
+import { sleep } from "../core/sleep.js";
+import { backoffDelay, type RetryPolicy } from "./backoff.js";
 import type { Deadlines } from "./deadlines.js";
 
 export type WriteResult =
