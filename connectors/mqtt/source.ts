@@ -122,8 +122,14 @@ class SourceConnection {
     // Must be set before connect(): the broker may resend session messages right after CONNACK.
     client.handleMessage = (packet, done) => this.onPublish(packet, done);
     client.on("connect", (connack) => {
-      if (connack.sessionPresent && this.everSubscribed) this.setUp(true);
-      else this.subscribe(client);
+      if (!connack.sessionPresent) return this.subscribe(client);
+      // The broker kept our session, subscription included. It may resend a backlog first, and
+      // mqtt.js reads packets in order while we hold each until it settles, so a SUBACK would come
+      // only after the whole backlog: we are ready now. A process still subscribes once, in case
+      // the topic changed since the session was made.
+      this.setUp(true);
+      this.subscribed();
+      if (!this.everSubscribed) this.subscribe(client);
     });
     client.on("close", () => {
       this.generation++;

@@ -45,7 +45,8 @@ export function nakDelay(outcome: Extract<Outcome, { status: "errored" }>, deliv
   return Math.min(30_000, 1000 * 2 ** Math.max(0, Math.min(deliveryCount - 1, 15)));
 }
 
-const FETCH_EXPIRES_MS = 5_000;
+/** A pull waits at most this long for messages; it also bounds how long `stop` waits for one. */
+const FETCH_EXPIRES_MS = 1_000;
 const MAX_FETCH = 1_000;
 
 class JetStreamSource implements Source {
@@ -127,11 +128,6 @@ class JetStreamSource implements Source {
         const n = Math.max(1, Math.min(inbox.free, MAX_FETCH));
         const batch = await consumer.fetch({ max_messages: n, expires: FETCH_EXPIRES_MS });
         this.batch = batch;
-        if (signal.aborted) {
-          // Not `await close()`: its promise settles only once somebody iterates.
-          batch.stop();
-          break;
-        }
         for await (const m of batch) {
           this.handle(m, inbox);
           failures = 0;
@@ -212,9 +208,15 @@ class JetStreamSource implements Source {
   async stop(): Promise<void> {
     if (this.stopping.signal.aborted) return;
     this.stopping.abort();
-    // Ends the pending pull: the loop's `for await` finishes and the loop sees the abort.
-    this.batch?.stop();
-    await this.loop?.catch(() => {});
+    // Let the pull under way end by itself (it expires within FETCH_EXPIRES_MS): every message the
+    // server sends for it is then offered, refused by the stopped route and nak'ed at once.
+    // Stopping the batch early would unsubscribe while the server is still sending, and those
+    // messages would wait out ack_wait before anyone could have them.
+    const ended = await Promise.race([this.loop?.then(() => true, () => true) ?? true, wait(FETCH_EXPIRES_MS + 1_000).then(() => false)]);
+    if (!ended) {
+      this.batch?.stop();
+      await this.loop?.catch(() => {});
+    }
   }
 
   async close(): Promise<void> {
@@ -223,4 +225,8 @@ class JetStreamSource implements Source {
     this.inFlight.clear();
     await this.link?.close();
   }
+}
+
+function wait(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
