@@ -12,6 +12,7 @@ import type { Template } from "../../src/core/template.js";
 import { NatsLink } from "./connect.js";
 import type { NatsSinkConfig } from "./definition.js";
 import { abortError, prepare, subjectTemplate } from "./outbound.js";
+import { TurnQueue } from "../../src/core/turn-queue.js";
 
 export function createCoreSink(cfg: NatsSinkConfig, ctx: ConnectorContext): Sink {
   return new CoreNatsSink(cfg, ctx);
@@ -29,6 +30,8 @@ class CoreNatsSink implements Sink {
     this.tpl = subjectTemplate(cfg.subject);
   }
 
+  private readonly turn = new TurnQueue();
+
   async open(): Promise<void> {
     this.link ??= new NatsLink(this.cfg, this.ctx, "sink");
     await this.link.open();
@@ -40,13 +43,18 @@ class CoreNatsSink implements Sink {
     if (!nc || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
     const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload);
-    try {
-      nc.publish(p.subject, p.payload, { headers: p.headers });
-    } catch (err) {
-      if (err instanceof BridgeError) throw err;
-      const closed = nc.isClosed();
-      throw new SinkError(`NATS publish to "${p.subject}" failed: ${(err as Error).message}`, closed, { cause: err });
-    }
+    // Publishes of one event-loop turn go out in one socket write (see TurnQueue).
+    return new Promise((resolve, reject) => {
+      this.turn.push(() => {
+        try {
+          nc.publish(p.subject, p.payload, { headers: p.headers });
+          resolve();
+        } catch (err) {
+          if (err instanceof BridgeError) return reject(err);
+          reject(new SinkError(`NATS publish to "${p.subject}" failed: ${(err as Error).message}`, nc.isClosed(), { cause: err }));
+        }
+      });
+    });
   }
 
   async close(): Promise<void> {

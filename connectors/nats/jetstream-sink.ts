@@ -15,6 +15,7 @@ import { NatsLink } from "./connect.js";
 import type { JetStreamSinkConfig } from "./definition.js";
 import { msgIdFor } from "./mapping.js";
 import { abortable, abortError, prepare, subjectTemplate } from "./outbound.js";
+import { TurnQueue } from "../../src/core/turn-queue.js";
 
 export function createJetStreamSink(cfg: JetStreamSinkConfig, ctx: ConnectorContext): Sink {
   return new JetStreamSink(cfg, ctx);
@@ -64,6 +65,8 @@ class JetStreamSink implements Sink {
   private readonly tpl: Template;
   private link: NatsLink | undefined;
   private js: JetStreamClient | undefined;
+  /** Publishes of one event-loop turn go out together (see TurnQueue). */
+  private readonly turn = new TurnQueue();
 
   constructor(
     private readonly cfg: JetStreamSinkConfig,
@@ -91,15 +94,22 @@ class JetStreamSink implements Sink {
     if (!nc || !js || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
     const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload);
+    const options = {
+      headers: p.headers,
+      msgID: msgIdFor(event),
+      ...(this.cfg.stream !== undefined ? { expect: { streamName: this.cfg.stream } } : {}),
+    };
+    const published = new Promise<unknown>((resolve, reject) => {
+      this.turn.push(() => {
+        try {
+          js.publish(p.subject, p.payload, options).then(resolve, reject);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
     try {
-      await abortable(
-        js.publish(p.subject, p.payload, {
-          headers: p.headers,
-          msgID: msgIdFor(event),
-          ...(this.cfg.stream !== undefined ? { expect: { streamName: this.cfg.stream } } : {}),
-        }),
-        signal,
-      );
+      await abortable(published, signal);
     } catch (err) {
       throw classifyPublishError(err, p.subject);
     }

@@ -33,6 +33,7 @@ import { headerEntries, inboundOptions } from "./inbound.js";
 import { ensureStream } from "./jetstream-sink.js";
 import { decodeNatsMessage, type InboundOptions } from "./mapping.js";
 import { sleep } from "../../src/core/sleep.js";
+import { TurnQueue } from "../../src/core/turn-queue.js";
 
 export function createJetStreamSource(cfg: JetStreamSourceConfig, ctx: ConnectorContext): Source {
   return new JetStreamSource(cfg, ctx);
@@ -59,6 +60,7 @@ class JetStreamSource implements Source {
   private readonly inFlight = new Set<JsMsg>();
   private workingTimer: NodeJS.Timeout | undefined;
   private readonly opts: InboundOptions;
+  private readonly turn = new TurnQueue();
 
   constructor(
     private readonly cfg: JetStreamSourceConfig,
@@ -176,6 +178,11 @@ class JetStreamSource implements Source {
   }
 
   private apply(m: JsMsg, outcome: Outcome, deliveryCount: number): void {
+    // Acks of one event-loop turn leave in one socket write (see TurnQueue).
+    this.turn.push(() => this.applyNow(m, outcome, deliveryCount));
+  }
+
+  private applyNow(m: JsMsg, outcome: Outcome, deliveryCount: number): void {
     switch (outcome.status) {
       case "delivered":
       case "dead_lettered":
