@@ -90,6 +90,13 @@ class MqttSink implements Sink {
     }
     const opts: IClientPublishOptions = { qos: this.cfg.qos ?? 1, retain: this.cfg.retain ?? false };
     if (out.properties) opts.properties = out.properties;
+    if (opts.qos === 0 && !client.stream.writableNeedDrain) {
+      // QoS 0 has nothing to confirm. mqtt.js calls back only once the socket drained, which under
+      // steady load means once its buffer is empty: the route's window filled with events already
+      // on the wire and the source dropped. Wait only when the socket asks for it.
+      client.publish(topic, out.payload, opts);
+      return;
+    }
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(abortError(signal));
       signal.addEventListener("abort", onAbort, { once: true });
