@@ -1,0 +1,27 @@
+/**
+ * Scenario 6: codec throughput, cebridge's functions against the `cloudevents` SDK, in a forked
+ * process (`bench/workers/codec.ts`).
+ */
+import { startWorker } from "../lib/load.js";
+import type { CodecCase, CodecTask } from "../workers/codec.js";
+import type { Ctx } from "./common.js";
+
+export async function scenario6(ctx: Ctx): Promise<void> {
+  const task: CodecTask = { durationMs: ctx.quick ? 150 : 300, rounds: ctx.quick ? 3 : 5 };
+  ctx.log("6: codec, cebridge vs cloudevents SDK");
+  const w = startWorker<{ cases: CodecCase[] }>("workers/codec.js", task, { scope: ctx.scope, timeoutMs: ctx.scope.remaining() });
+  const { cases } = await w.result;
+  ctx.result.details["cases"] = cases;
+  cases.forEach((c, i) => {
+    ctx.result.rows.push({
+      id: `6${"abcdefgh"[i]}`,
+      scenario: `codec: ${c.name} (ops/s)`,
+      rate: c.ours,
+      baseline: c.sdk,
+      ratio: c.ratio,
+      target: "≥ 10× SDK",
+      pass: c.ratio >= 10,
+      note: `${c.oursFn} vs ${c.sdkFn}`,
+    });
+  });
+}
