@@ -275,9 +275,9 @@ async function main(): Promise<void> {
   const date = new Date(t0).toISOString().slice(0, 10);
   const dir = join(REPO_ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  // A partial or instrumented run never overwrites the day's full results.
+  // A partial, instrumented or quick run never overwrites the day's full results.
   const partial = ONLY !== undefined || DAEMON_NODE_ARGS.length > 0;
-  const file = join(dir, partial ? `${date}-partial.json` : `${date}.json`);
+  const file = join(dir, partial ? `${date}-partial.json` : QUICK ? `${date}-quick.json` : `${date}.json`);
   const json = {
     date: new Date().toISOString(),
     command: "npm run bench",
