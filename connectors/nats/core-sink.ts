@@ -58,6 +58,8 @@ class CoreNatsSink implements Sink {
   }
 
   async close(): Promise<void> {
+    // Publishes queued for the end of this turn must leave before the connection drains.
+    this.turn.flush();
     await this.link?.close({ drain: true });
   }
 }

@@ -116,6 +116,8 @@ class JetStreamSink implements Sink {
   }
 
   async close(): Promise<void> {
+    // Publishes queued for the end of this turn must leave before the connection drains.
+    this.turn.flush();
     await this.link?.close({ drain: true });
   }
 }

@@ -228,6 +228,8 @@ class JetStreamSource implements Source {
 
   async close(): Promise<void> {
     await this.stop();
+    // Acks and naks queued for the end of this turn must leave before the connection closes.
+    this.turn.flush();
     if (this.workingTimer) clearInterval(this.workingTimer);
     this.inFlight.clear();
     await this.link?.close();

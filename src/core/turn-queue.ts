@@ -18,6 +18,11 @@ export class TurnQueue {
     }
   }
 
+  /** Runs what is queued now. Call it before closing the connection the callbacks write to. */
+  flush(): void {
+    this.run();
+  }
+
   private readonly run = (): void => {
     this.scheduled = false;
     const queue = this.queue;
