@@ -36,6 +36,7 @@ import {
   type AttributeValue,
   type CloudEvent,
 } from "../../src/cloudevents/index.js";
+import type { Decoded } from "../../src/core/source.js";
 
 export type UserProperties = Readonly<Record<string, string | readonly string[]>>;
 
@@ -56,11 +57,6 @@ export interface MqttInboundOptions {
   readonly maxDepth?: number | undefined;
   readonly now: () => Date;
   readonly newId: () => string;
-}
-
-export interface Decoded {
-  readonly event: CloudEvent;
-  readonly invalid?: BridgeError;
 }
 
 export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
@@ -135,6 +131,7 @@ function metadataOf(msg: MqttInbound): Record<string, string> {
 }
 
 /** Decodes one PUBLISH. Never throws: failures come back as an invalid-message event. */
+
 export function decodeMqttMessage(msg: MqttInbound, opts: MqttInboundOptions): Decoded {
   try {
     if (opts.maxPayload !== undefined && msg.payload.byteLength > opts.maxPayload) {

@@ -38,6 +38,7 @@ import {
   type AttributeValue,
   type CloudEvent,
 } from "../../src/cloudevents/index.js";
+import type { Decoded } from "../../src/core/source.js";
 
 /** One header value per entry; a header with several values appears several times. */
 export type HeaderEntries = readonly (readonly [name: string, value: string])[];
@@ -69,12 +70,6 @@ export interface InboundOptions {
   readonly now: () => Date;
   /** A fresh unique id, used for plain core-NATS messages without `Nats-Msg-Id`. */
   readonly newId: () => string;
-}
-
-export interface Decoded {
-  readonly event: CloudEvent;
-  /** Set when the message could not become a CloudEvent; `event` is then the invalid-message event. */
-  readonly invalid?: BridgeError;
 }
 
 export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
@@ -178,6 +173,7 @@ function plainEvent(msg: NatsInbound, opts: InboundOptions, source: string): Clo
 }
 
 /** Decodes one received message. Never throws: failures come back as an invalid-message event. */
+
 export function decodeNatsMessage(msg: NatsInbound, opts: InboundOptions): Decoded {
   const source = renderPlainSource(opts.plainSource, { server: opts.server, subject: msg.subject, stream: msg.jetstream?.stream });
   try {

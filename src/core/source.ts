@@ -26,6 +26,16 @@ export interface Received {
 }
 
 /**
+ * What a source's pure mapping function returns for one native message: the event, and `invalid`
+ * when the message could not become a CloudEvent (`event` is then the `dev.cebridge.invalid` event).
+ * Spread it into a `Received`.
+ */
+export interface Decoded {
+  readonly event: CloudEvent;
+  readonly invalid?: BridgeError;
+}
+
+/**
  * The route's side of a source: a bounded window of in-flight events.
  *
  * Pausable sources wait for room (`whenFree`) before fetching; sources that cannot pause (core NATS,
