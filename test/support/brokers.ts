@@ -55,21 +55,25 @@ function track(child: ChildProcess): void {
   }
 }
 
-interface Spec {
+/** How to run one broker process: its binary and arguments, port, URL and temp directory. */
+export interface BrokerSpec {
   name: string;
   binary: string;
   args: string[];
   port: number;
   url: string;
+  /** Removed by `close()`. */
   dir: string;
 }
+
+type Spec = BrokerSpec;
 
 function launch(spec: Spec): { child: ChildProcess; output: () => string; exited: Promise<void> } {
   const child = spawn(spec.binary, spec.args, { stdio: ["ignore", "pipe", "pipe"] });
   track(child);
   let out = "";
   const keep = (b: Buffer) => {
-    out = (out + b.toString("utf8")).slice(-4000);
+    out = (out + b.toString("utf8")).slice(-8000);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -98,14 +102,21 @@ async function waitReady(spec: Spec, run: ReturnType<typeof launch>, timeoutMs =
   }
 }
 
-async function startBroker(spec: Spec): Promise<BrokerHandle> {
+/**
+ * Starts a broker process from `spec` and waits until its port accepts. The handle can crash it
+ * (`stop`), start it again on the same port and store (`restart`), and show its recent output.
+ */
+export async function startBroker(spec: BrokerSpec): Promise<BrokerHandle & { output(): string }> {
   let run: ReturnType<typeof launch> | undefined;
+  // Kept past a crash, so a test can still show what the broker said last.
+  let output = () => "";
   let closed = false;
 
   const start = async () => {
     // A restart right after a kill can race the old socket; retry a few times.
     for (let attempt = 0; ; attempt++) {
       run = launch(spec);
+      output = run.output;
       try {
         await waitReady(spec, run);
         return;
@@ -127,6 +138,7 @@ async function startBroker(spec: Spec): Promise<BrokerHandle> {
   return {
     url: spec.url,
     port: spec.port,
+    output: () => output(),
     stop,
     async restart() {
       if (closed) throw new Error(`${spec.name} handle is closed`);

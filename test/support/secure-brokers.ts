@@ -4,13 +4,11 @@
  * (free loopback port, SIGKILL on stop, restart on the same port, nothing left behind), plus the
  * broker's recent output for diagnostics.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findBinary, type BrokerHandle } from "./brokers.js";
-import { freePort, portAccepts } from "./ports.js";
-import { sleep } from "./wait.js";
+import { findBinary, startBroker, type BrokerHandle, type BrokerSpec } from "./brokers.js";
+import { freePort } from "./ports.js";
 
 export interface SecureBrokerHandle extends BrokerHandle {
   /** The temp directory holding the config file (and anything else the test put there). */
@@ -21,89 +19,9 @@ export interface SecureBrokerHandle extends BrokerHandle {
   output(): string;
 }
 
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of live) c.kill("SIGKILL");
-});
-
-interface Spec {
-  name: string;
-  binary: string;
-  args: string[];
-  port: number;
-  url: string;
-  dir: string;
-  configFile: string;
-}
-
-async function startFromSpec(spec: Spec): Promise<SecureBrokerHandle> {
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let out = "";
-  let closed = false;
-
-  const launchOnce = async (timeoutMs: number): Promise<void> => {
-    const c = spawn(spec.binary, spec.args, { stdio: ["ignore", "pipe", "pipe"] });
-    child = c;
-    live.add(c);
-    let spawnError: Error | undefined;
-    c.once("error", (e) => (spawnError = e));
-    exited = new Promise<void>((resolve) => c.once("exit", () => (live.delete(c), resolve())));
-    const keep = (b: Buffer) => (out = (out + b.toString("utf8")).slice(-8000));
-    c.stdout?.on("data", keep);
-    c.stderr?.on("data", keep);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (spawnError) throw new Error(`${spec.name} failed to start: ${spawnError.message}`);
-      if (c.exitCode !== null || c.signalCode !== null) throw new Error(`${spec.name} exited early (code ${c.exitCode}):\n${out}`);
-      if (await portAccepts(spec.port)) return;
-      if (Date.now() > deadline) {
-        c.kill("SIGKILL");
-        throw new Error(`${spec.name} did not accept connections on port ${spec.port} in ${timeoutMs}ms:\n${out}`);
-      }
-      await sleep(25);
-    }
-  };
-  const start = async () => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await launchOnce(15_000);
-        return;
-      } catch (err) {
-        // A restart right after a kill can race the old socket.
-        if (attempt >= 3 || !/exited early/.test(String(err))) throw err;
-        await sleep(200);
-      }
-    }
-  };
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c) return;
-    if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-    await exited;
-  };
-
-  await start();
-  return {
-    url: spec.url,
-    port: spec.port,
-    dir: spec.dir,
-    configFile: spec.configFile,
-    output: () => out,
-    stop,
-    async restart() {
-      if (closed) throw new Error(`${spec.name} handle is closed`);
-      await stop();
-      await start();
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await stop();
-      rmSync(spec.dir, { recursive: true, force: true });
-    },
-  };
+async function startFromSpec(spec: BrokerSpec & { configFile: string }): Promise<SecureBrokerHandle> {
+  const handle = await startBroker(spec);
+  return { ...handle, dir: spec.dir, configFile: spec.configFile };
 }
 
 /**
