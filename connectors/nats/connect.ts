@@ -18,6 +18,7 @@ import { credsAuthenticator, nkeyAuthenticator, type NatsConnection } from "@nat
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { ConnectError, asBridgeError } from "../../src/core/errors.js";
 import { sleep } from "../../src/core/sleep.js";
+import { abortable } from "./outbound.js";
 
 /** The connection options shared by every NATS component's config. */
 export interface NatsConnConfig {
@@ -146,24 +147,11 @@ export class NatsLink {
       try {
         const opts = await connectionOptions(this.cfg, name);
         const pending = connect(opts);
-        nc = await new Promise<NatsConnection>((resolve, reject) => {
-          const onAbort = () => {
-            // connect() cannot be cancelled: close whatever it yields later.
-            pending.then((late) => late.close()).catch(() => {});
-            reject(new ConnectError("closed while connecting"));
-          };
-          if (signal.aborted) return onAbort();
-          signal.addEventListener("abort", onAbort, { once: true });
-          pending.then(
-            (c) => {
-              signal.removeEventListener("abort", onAbort);
-              resolve(c);
-            },
-            (e) => {
-              signal.removeEventListener("abort", onAbort);
-              reject(e);
-            },
-          );
+        nc = await abortable(pending, signal).catch((err: unknown) => {
+          if (!signal.aborted) throw err;
+          // connect() cannot be cancelled: close whatever it yields later.
+          pending.then((late) => late.close()).catch(() => {});
+          throw new ConnectError("closed while connecting");
         });
         this.watch(nc);
         await this.hooks.onOpen?.(nc);
