@@ -1,6 +1,7 @@
 /**
- * The `ce-` header codec of binary mode, shared by the HTTP binding and the NATS binding (1.0.3 draft):
- * one header per attribute, name = prefix + attribute name, value = canonical string, percent-encoded.
+ * The `ce-` header codec of binary mode, shared by the HTTP binding, the NATS binding (1.0.3 draft) and
+ * the Pub/Sub binding: one header per attribute, name = prefix + attribute name, value = canonical
+ * string, percent-encoded (except where a binding defines no encoding: `percent: false`).
  */
 import { EventValidationError, FormatError } from "../core/errors.js";
 import { attributeString } from "./event.js";
@@ -17,6 +18,11 @@ export interface CeHeaderOptions {
    * `ce-datacontenttype` header MUST NOT be sent); NATS binary mode sends it as `ce-datacontenttype`.
    */
   readonly includeDatacontenttype: boolean;
+  /**
+   * Percent-encode values (default true). False for bindings whose metadata values are UTF-8
+   * strings with no encoding defined (Google Pub/Sub attributes): values then go as they are.
+   */
+  readonly percent?: boolean;
 }
 
 /**
@@ -31,7 +37,8 @@ export function encodeCeHeaders(ev: CloudEvent, opts: CeHeaderOptions): [name: s
     if (name === "datacontenttype" && !opts.includeDatacontenttype) continue;
     const value = attrs[name];
     if (value === undefined) continue;
-    out.push([opts.prefix + name, percentEncode(attributeString(value))]);
+    const text = attributeString(value);
+    out.push([opts.prefix + name, opts.percent === false ? text : percentEncode(text)]);
   }
   return out;
 }
@@ -42,11 +49,18 @@ export function encodeCeHeaders(ev: CloudEvent, opts: CeHeaderOptions): [name: s
  * tolerantly (see `percentDecode`). Headers without the prefix are ignored. Values stay strings
  * (an extension `ce-count: 3` is the String "3"); the caller validates the resulting event.
  *
+ * With `opts.percent` false, values are taken as they are (Pub/Sub attributes: no encoding defined).
+ *
  * Throws `EventValidationError` when the rest of a prefixed header is not a valid attribute name, or
  * when two headers carry the same attribute; `FormatError` naming the header when its value holds
  * escapes that decode to invalid UTF-8.
  */
-export function decodeCeHeaders(entries: Iterable<[string, string]>, prefix: string): Record<string, string> {
+export function decodeCeHeaders(
+  entries: Iterable<[string, string]>,
+  prefix: string,
+  opts?: { readonly percent?: boolean },
+): Record<string, string> {
+  const decode = opts?.percent !== false;
   const out: Record<string, string> = {};
   const plen = prefix.length;
   const lowerPrefix = prefix.toLowerCase();
@@ -62,6 +76,10 @@ export function decodeCeHeaders(entries: Iterable<[string, string]>, prefix: str
     // `hasOwn`, not `in`: names like `constructor` are legal attributes.
     if (Object.hasOwn(out, name)) {
       throw new EventValidationError(`header ${showValue(header)}: attribute "${name}" appears more than once`, name);
+    }
+    if (!decode) {
+      out[name] = raw;
+      continue;
     }
     try {
       out[name] = percentDecode(raw);
