@@ -36,17 +36,18 @@ import {
   cloneAttributes,
   decodeCeHeaders,
   encodeCeHeaders,
+  escapeExtensionName,
   eventFromBinary,
   invalidEvent,
   isStructuredMediaType,
   parseIfStructured,
   parseStructured,
   serializeStructured,
+  STRUCTURED_JSON_CONTENT_TYPE,
   validateEvent,
   type AttributeValue,
   type CloudEvent,
 } from "../../src/cloudevents/index.js";
-import { escapeExtensionName } from "../../src/cloudevents/extension-name.js";
 import type { Decoded } from "../../src/core/source.js";
 
 /** Pub/Sub's per-message limits (cloud.google.com/pubsub/quotas#resource_limits). */
@@ -61,7 +62,7 @@ export const PUBSUB_LIMITS = Object.freeze({
 
 export const MESSAGE_PUBLISHED_TYPE = "google.cloud.pubsub.topic.v1.messagePublished";
 export const RAW_TYPE = "com.google.cloud.pubsub.message";
-export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
+export const STRUCTURED_CONTENT_TYPE = STRUCTURED_JSON_CONTENT_TYPE;
 
 /** What the mapping needs from a received Pub/Sub message. */
 export interface PubSubInbound {
