@@ -5,6 +5,7 @@
  */
 import { Registry } from "../src/core/connector.js";
 import { fileSink } from "./file/definition.js";
+import { pubsubSink, pubsubSource } from "./gcp-pubsub/definition.js";
 import { httpSink, httpSource } from "./http/definition.js";
 import { mqttSink, mqttSource } from "./mqtt/definition.js";
 import { jetstreamSink, jetstreamSource, natsSink, natsSource } from "./nats/definition.js";
@@ -21,5 +22,7 @@ export function builtinRegistry(): Registry {
     .register(jetstreamSource)
     .register(jetstreamSink)
     .register(mqttSource)
-    .register(mqttSink);
+    .register(mqttSink)
+    .register(pubsubSource)
+    .register(pubsubSink);
 }
