@@ -71,6 +71,7 @@ class PubSubSource implements Source {
   private readonly acks = new Set<Promise<unknown>>();
   private reopen: NodeJS.Timeout | undefined;
   private failures = 0;
+  private up = false;
 
   constructor(
     private readonly cfg: PubSubSourceConfig,
@@ -104,7 +105,7 @@ class PubSubSource implements Source {
     try {
       const [meta] = await sub.getMetadata();
       this.facts = { topic: meta.topic ? String(meta.topic) : this.cfg.topic, retryPolicy: !!meta.retryPolicy };
-      this.ctx.setUp(true);
+      this.setUp(true);
     } catch (err) {
       const code = grpcCode(err);
       if (code === GRPC_PERMISSION_DENIED) {
@@ -113,10 +114,10 @@ class PubSubSource implements Source {
           { subscription: this.cfg.subscription, err: describeError(err) },
           "cannot read the subscription (grant roles/pubsub.viewer, or set `topic`); assuming no retry policy",
         );
-        this.ctx.setUp(true);
+        this.setUp(true);
       } else {
         this.facts = { topic: this.cfg.topic, retryPolicy: false };
-        this.ctx.setUp(false);
+        this.setUp(false);
         this.ctx.log.error({ subscription: this.cfg.subscription, code, err: describeError(err) }, code === GRPC_NOT_FOUND ? "Pub/Sub subscription not found" : "Pub/Sub is not reachable");
       }
     }
@@ -131,7 +132,7 @@ class PubSubSource implements Source {
 
   /** The client gave up on its streams (a status it does not retry): reopen with backoff. */
   private onError(err: unknown): void {
-    this.ctx.setUp(false);
+    this.setUp(false);
     this.failures++;
     this.ctx.log.warn({ subscription: this.cfg.subscription, code: grpcCode(err), err: describeError(err), attempt: this.failures }, "Pub/Sub streaming pull failed; reopening");
     if (this.stopped || this.reopen) return;
@@ -151,6 +152,7 @@ class PubSubSource implements Source {
       this.parked.add(m);
       return;
     }
+    if (!this.up) this.setUp(true);
     this.failures = 0;
     const decoded = decodePubSubMessage(
       {
@@ -231,6 +233,11 @@ class PubSubSource implements Source {
     void p.finally(() => this.acks.delete(p));
   }
 
+  private setUp(up: boolean): void {
+    this.up = up;
+    this.ctx.setUp(up);
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -259,7 +266,7 @@ class PubSubSource implements Source {
       sub.removeAllListeners("message");
     }
     await untilOrAborted(this.ps?.close().catch(() => {}) ?? Promise.resolve(), deadline);
-    this.ctx.setUp(false);
+    this.setUp(false);
   }
 }
 

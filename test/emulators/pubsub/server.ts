@@ -198,8 +198,11 @@ export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<P
     return wire;
   }
 
-  /** Exactly-once ack/modack results: per-ack-id failures as ErrorInfo, like the service. */
-  function settle(sub: SubscriptionState, ackIds: string[], apply: (ids: string[]) => string[]): object {
+  /**
+   * Exactly-once ack/modack results: per-ack-id failures as ErrorInfo, like the service. `failAcks`
+   * faults apply to Acknowledge only (`faultable`), not to the client's receipt modAcks.
+   */
+  function settle(sub: SubscriptionState, ackIds: string[], apply: (ids: string[]) => string[], faultable: boolean): object {
     if (!sub.spec.exactlyOnce) {
       apply(ackIds);
       return {};
@@ -208,7 +211,7 @@ export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<P
     const ok: string[] = [];
     for (const id of ackIds) {
       const lease = sub.leases.get(id);
-      const f = lease && ackFaults.find((x) => x.left > 0 && x.match(lease.entry.msg));
+      const f = faultable && lease && ackFaults.find((x) => x.left > 0 && x.match(lease.entry.msg));
       if (f) {
         f.left--;
         failures.set(id, f.kind === "permanent" ? "PERMANENT_FAILURE_INVALID_ACK_ID" : "TRANSIENT_FAILURE_UNORDERED_ACK_ID");
@@ -302,11 +305,11 @@ export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<P
     DeleteSubscription: unary<any>("DeleteSubscription", (r) => (broker.deleteSubscription(r.subscription), subscriptionsWire.delete(r.subscription), {})),
     Acknowledge: unary<any>("Acknowledge", (r) => {
       const sub = broker.subscription(r.subscription);
-      return settle(sub, r.ackIds, (ids) => sub.ack(ids));
+      return settle(sub, r.ackIds, (ids) => sub.ack(ids), true);
     }),
     ModifyAckDeadline: unary<any>("ModifyAckDeadline", (r) => {
       const sub = broker.subscription(r.subscription);
-      return settle(sub, r.ackIds, (ids) => sub.modifyDeadline(ids, r.ackDeadlineSeconds));
+      return settle(sub, r.ackIds, (ids) => sub.modifyDeadline(ids, r.ackDeadlineSeconds), false);
     }),
     StreamingPull: streamingPull,
   });
