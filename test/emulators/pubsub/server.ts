@@ -60,6 +60,8 @@ export interface PubSubEmulator {
   readonly port: number;
   /** Every call received, by RPC name. */
   readonly calls: Record<string, number>;
+  /** Injected failures that fired, by RPC name. */
+  readonly injected: Record<string, number>;
   /** Authorization headers seen (for credential tests). */
   readonly authorizations: string[];
   createTopic(name: string): void;
@@ -133,6 +135,7 @@ export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<P
   const broker = new Broker(opts.timeScale ?? 1, opts.record ?? true);
   const subscriptionsWire = new Map<string, object>();
   const calls: Record<string, number> = {};
+  const injected: Record<string, number> = {};
   const authorizations: string[] = [];
   const faults: (FailOptions & { rpc: RpcName; left: number })[] = [];
   const delays = new Map<RpcName, number>();
@@ -152,6 +155,7 @@ export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<P
     const f = faults.find((x) => x.rpc === rpc && x.left > 0 && (!x.match || x.match(request)));
     if (f) {
       f.left--;
+      injected[rpc] = (injected[rpc] ?? 0) + 1;
       throw new RpcError(f.code ?? grpc.status.UNAVAILABLE, f.details ?? `injected ${rpc} failure`);
     }
   }
@@ -325,6 +329,7 @@ export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<P
     endpoint: `127.0.0.1:${port}`,
     port,
     calls,
+    injected,
     authorizations,
     createTopic: (name) => broker.createTopic(name),
     createSubscription: (s) => void createSubscription({ ackDeadlineSeconds: 10, ...s, enableMessageOrdering: s.ordering, enableExactlyOnceDelivery: s.exactlyOnce, ...wireExtras(s) }),
