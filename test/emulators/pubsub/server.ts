@@ -40,8 +40,8 @@ export interface EmulatorOptions {
   port?: number;
   /** Serve TLS with this key pair instead of plaintext h2c. */
   tls?: { cert: string; key: string };
-  /** Refuse calls without `authorization: Bearer <token>` (UNAUTHENTICATED). */
-  requireToken?: string;
+  /** Checks the `authorization` header of every call; false answers UNAUTHENTICATED. */
+  authorize?: (authorization: string | undefined) => boolean;
 }
 
 export interface FailOptions {
@@ -147,7 +147,7 @@ export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<P
     calls[rpc] = (calls[rpc] ?? 0) + 1;
     const auth = metadata.get("authorization")[0];
     if (auth !== undefined) authorizations.push(String(auth));
-    if (opts.requireToken !== undefined && auth !== `Bearer ${opts.requireToken}`) {
+    if (opts.authorize && !opts.authorize(auth === undefined ? undefined : String(auth))) {
       throw new RpcError(grpc.status.UNAUTHENTICATED, "Request had invalid authentication credentials");
     }
     const ms = delays.get(rpc);
