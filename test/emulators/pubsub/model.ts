@@ -304,6 +304,7 @@ export class Broker {
     private readonly timeScale: number,
     /** Keep every published message per topic for `published()` (off for benchmarks). */
     private readonly record: boolean,
+    private readonly onPublish?: (topic: string, m: StoredMessage) => void,
     readonly now: () => number = Date.now,
   ) {
     this.sweep = setInterval(() => {
@@ -369,6 +370,7 @@ export class Broker {
       size,
     };
     if (this.record) topic.published.push(msg);
+    this.onPublish?.(topicName, msg);
     for (const name of topic.subscriptions) this.subscriptions.get(name)?.enqueue({ msg, attempts: 0 });
     return msg.messageId;
   }

@@ -40,6 +40,8 @@ export interface EmulatorOptions {
   port?: number;
   /** Serve TLS with this key pair instead of plaintext h2c. */
   tls?: { cert: string; key: string };
+  /** Called for every accepted message (benchmarks count arrivals without recording). */
+  onPublish?: (topic: string, m: StoredMessage) => void;
   /** Checks the `authorization` header of every call; false answers UNAUTHENTICATED. */
   authorize?: (authorization: string | undefined) => boolean;
 }
@@ -132,7 +134,7 @@ function toWire(d: Delivery): object {
 }
 
 export async function startPubSubEmulator(opts: EmulatorOptions = {}): Promise<PubSubEmulator> {
-  const broker = new Broker(opts.timeScale ?? 1, opts.record ?? true);
+  const broker = new Broker(opts.timeScale ?? 1, opts.record ?? true, opts.onPublish);
   const subscriptionsWire = new Map<string, object>();
   const calls: Record<string, number> = {};
   const injected: Record<string, number> = {};
