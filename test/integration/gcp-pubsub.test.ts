@@ -566,6 +566,40 @@ describe("gcp_pubsub sink", { timeout: 60_000 }, () => {
     }
   });
 
+  it("gcp_pubsub sink - PUBSUB_EMULATOR_HOST points a sink without endpoint at the emulator", async () => {
+    const n = freshTopic(em, uniqueTag());
+    const previous = process.env["PUBSUB_EMULATOR_HOST"];
+    process.env["PUBSUB_EMULATOR_HOST"] = em.endpoint;
+    const sink = makeSink({ project: PROJECT, topic: n.topicId }, testContext());
+    try {
+      await sink.open();
+      await sink.write(sampleEvents(1, "env")[0]!, AbortSignal.timeout(10_000));
+      assert.equal(em.published(n.topic)[0]!.attributes["ce-id"], "env-0");
+    } finally {
+      if (previous === undefined) delete process.env["PUBSUB_EMULATOR_HOST"];
+      else process.env["PUBSUB_EMULATOR_HOST"] = previous;
+      await sink.close();
+    }
+  });
+
+  it("gcp_pubsub sink and source - a 6 MiB event goes through (gRPC's 4 MiB default receive limit is raised)", async () => {
+    const n = freshTopic(em, uniqueTag());
+    const sink = sinkFor(em, n);
+    const src = sourceFor(em, n);
+    const inbox = new FakeInbox();
+    try {
+      await sink.open();
+      await src.start(inbox);
+      const big: CloudEvent = { attributes: { specversion: "1.0", id: "big6", source: "urn:x", type: "t", datacontenttype: "application/octet-stream" }, data: { kind: "bytes", bytes: Buffer.alloc(6 * 1024 * 1024, 7) } };
+      await sink.write(big, AbortSignal.timeout(20_000));
+      await inbox.waitForSettled(1, 20_000);
+      assertSameEvent(inbox.offers[0]!.events[0]!, big);
+    } finally {
+      await src.close();
+      await sink.close();
+    }
+  });
+
   it("gcp_pubsub sink - an aborted write rejects at once", async () => {
     const n = freshTopic(em, uniqueTag());
     const sink = sinkFor(em, n);
