@@ -140,6 +140,22 @@ describe("gcp_pubsub source", { timeout: 120_000 }, () => {
     }
   });
 
+  it("gcp_pubsub source - a message whose lease the client gave up (max_lease) does not push the next one into a full window: it waits for room", { timeout: 60_000 }, async () => {
+    const n = freshTopic(em, uniqueTag());
+    const src = sourceFor(em, n, { max_lease: "1s" });
+    const inbox = new FakeInbox({ capacity: 1, script: async (_m, info) => (info.index === 0 ? (await sleep(13_000), DELIVERED_OUTCOME) : DELIVERED_OUTCOME) });
+    try {
+      await src.start(inbox);
+      await publishEvents(topicOf(em, n), sampleEvents(2, "ml"));
+      await waitFor(() => new Set(inbox.keys).size === 2, 40_000, () => `offers ${inbox.keys.join(",")}`);
+      assert.ok(inbox.maxInUse <= 1, `in flight peaked at ${inbox.maxInUse}`);
+      assert.ok(inbox.refused >= 1, "the second message found the window full once (the client had dropped the first lease)");
+      assert.equal(em.subscription(n.subscription).stats.nacks, 0, "it waited instead of being nacked");
+    } finally {
+      await src.close();
+    }
+  });
+
   it("gcp_pubsub source - without a retry policy an errored message is held for the release delay, then nacked", async () => {
     const n = freshTopic(em, uniqueTag());
     const src = sourceFor(em, n);
