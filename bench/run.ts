@@ -11,6 +11,7 @@
  *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–10; 9 and 10 are Pub/Sub on the emulator)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
+ *   BENCH_PUBSUB_STREAMS=1        StreamingPull streams of both sides in scenario 9
  *   BENCH_DAEMON_NODE_ARGS="..."  extra node flags for the daemon (diagnostics, e.g. --import a-probe.mjs)
  *   BENCH_PROFILE=2               run only scenario 2 with the daemon under `node --cpu-prof`
  *                                 and print its hottest functions (no results file)

@@ -1,6 +1,8 @@
 /**
  * The bare `@google-cloud/pubsub` client on the same emulator as cebridge, as a team would write it:
- *   - `drain`: subscribe with flow control at `window` messages and the connector's ack batching
+ *   - `drain`: subscribe with flow control at `window` messages, `streams` streams (the client's
+ *     default is 5, each asking the server for `window` messages, so it prefetches 5 × window) and the
+ *     connector's ack batching
  *     (10 ms; with the client's default of 100 ms a 256-message window caps the drain at about
  *     2.5k/s, since the client counts a message as outstanding until its ack batch is sent), turn
  *     each binary-mode message into the JSON event (attributes without `ce-`, data parsed), publish it
@@ -17,7 +19,7 @@ import { DATA_BUF, EVENT_SOURCE, EVENT_TIME, EVENT_TYPE } from "../lib/events.js
 import type { WorkerMessage } from "../lib/protocol.js";
 
 export type PubSubClientTask =
-  | { mode: "drain"; endpoint: string; project: string; subscription: string; window: number; natsUrl: string; subject: string }
+  | { mode: "drain"; endpoint: string; project: string; subscription: string; window: number; streams: number; natsUrl: string; subject: string }
   | { mode: "publish"; endpoint: string; project: string; topic: string; window: number; tag: string; count: number; warmup: number };
 
 function send(m: WorkerMessage): void {
@@ -41,7 +43,11 @@ export function benchAttributes(tag: string, seq: number): Record<string, string
 async function drain(task: Extract<PubSubClientTask, { mode: "drain" }>): Promise<void> {
   const nc = await natsConnect({ servers: task.natsUrl });
   const ps = new PubSub({ projectId: task.project, apiEndpoint: task.endpoint });
-  const sub = ps.subscription(task.subscription, { flowControl: { maxMessages: task.window, allowExcessMessages: false }, batching: { maxMilliseconds: 10 } });
+  const sub = ps.subscription(task.subscription, {
+    flowControl: { maxMessages: task.window, allowExcessMessages: false },
+    streamingOptions: { maxStreams: task.streams },
+    batching: { maxMilliseconds: 10 },
+  });
   sub.on("message", (m) => {
     const event: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(m.attributes)) if (k.startsWith("ce-")) event[k.slice(3)] = v;

@@ -6,7 +6,8 @@
  *
  * - 9: one topic with two subscriptions gets `warmup + count` binary-mode events; the bare client
  *   drains one into NATS (JSON event, ack), then the daemon drains the other; the rate is first to last
- *   arrival on NATS, counted by the load generator's watcher.
+ *   arrival on NATS, counted by the load generator's watcher. Both use the same flow control (the
+ *   window), ack batching and number of streams (BENCH_PUBSUB_STREAMS, default 1 as the source's).
  * - 10: the bare client publishes `warmup + count` events (≤ window in flight), then the daemon drains
  *   the same number from a JetStream stream pre-loaded by the load generator into another topic; the
  *   rate is first to last arrival at the emulator.
@@ -25,6 +26,8 @@ import { counterNote, cpuNote, daemonDetails, flowTimeout, medianOf, own, ratesN
 const PROJECT = "bench";
 const WINDOW = 256;
 const CLIENT_ENV = { METADATA_SERVER_DETECTION: "none" };
+/** StreamingPull streams on both sides of scenario 9 (the source's default is 1; the client's own is 5). */
+const STREAMS = Number(process.env["BENCH_PUBSUB_STREAMS"] ?? 1);
 
 /** Counts arrivals on topics at the emulator: distinct ids, first and last arrival. */
 class Arrivals {
@@ -85,7 +88,7 @@ export async function scenario9(ctx: Ctx): Promise<void> {
 
     const bareWatch = startWatch({ tag, sub: { kind: "nats", url: nats.url, subject: "bare.>" }, count, timeoutMs: flowTimeout(ctx, 30_000), stallMs: 5000 }, ctx.scope);
     await bareWatch.ready;
-    const task: PubSubClientTask = { mode: "drain", endpoint: em.endpoint, project: PROJECT, subscription: `bare9r${r}`, window: WINDOW, natsUrl: nats.url, subject: "bare.e" };
+    const task: PubSubClientTask = { mode: "drain", endpoint: em.endpoint, project: PROJECT, subscription: `bare9r${r}`, window: WINDOW, streams: STREAMS, natsUrl: nats.url, subject: "bare.e" };
     const bare = startWorker<never>("baselines/pubsub-client.js", task, { scope: ctx.scope, timeoutMs: flowTimeout(ctx, 40_000), env: CLIENT_ENV });
     base.push(await bareWatch.result);
     await bare.stop();
@@ -94,7 +97,7 @@ export async function scenario9(ctx: Ctx): Promise<void> {
     await watch.ready;
     const yaml = `
 sources:
-  in: { type: gcp_pubsub, project: ${PROJECT}, subscription: bridge9r${r}, endpoint: "${em.endpoint}" }
+  in: { type: gcp_pubsub, project: ${PROJECT}, subscription: bridge9r${r}, endpoint: "${em.endpoint}", streams: ${STREAMS} }
 sinks:
   out: { type: nats, servers: ["${nats.url}"], subject: "ps.e" }
 routes:
@@ -113,7 +116,7 @@ routes:
   res.details["cebridge"] = { drains, daemons: daemons.map(daemonDetails) };
   res.rows.push({
     id: "9",
-    scenario: "Pub/Sub → NATS drain (emulator; bare client bridge as baseline)",
+    scenario: `Pub/Sub → NATS drain (emulator, ${STREAMS} stream${STREAMS > 1 ? "s" : ""}; bare client bridge as baseline)`,
     rate: d.rate,
     rssMb: Math.max(...daemons.map((x) => x.peakRssMb)),
     baseline: b.rate,

@@ -63,8 +63,6 @@ class PubSubSource implements Source {
   /** Messages the window had no room for (see the header), oldest first. */
   private readonly waiting: Received[] = [];
   private waitLoop: Promise<void> | undefined;
-  /** Messages received after `stop`: left in the client's hands until `close` nacks them. */
-  private readonly parked = new Set<Message>();
   /** Errored messages held for their release delay before the nack. */
   private readonly delayed = new Map<Message, NodeJS.Timeout>();
   /** Confirmed (exactly-once) acks in flight. */
@@ -93,32 +91,60 @@ class PubSubSource implements Source {
       batching: { maxMilliseconds: SETTLE_BATCH_MS },
     });
     this.sub = sub;
-    await this.readFacts();
     sub.on("error", (err: unknown) => this.onError(err));
     sub.on("debug", (msg: { message?: string }) => this.ctx.log.debug({ detail: describeError(msg) }, "Pub/Sub client"));
-    sub.on("message", (m: Message) => this.onMessage(m));
+    await this.connect();
   }
 
-  /** Reads the subscription's topic and retry policy; marks the source up when the service answers. */
-  private async readFacts(): Promise<void> {
+  /**
+   * Reads the subscription (its topic names the `source` of mapped events; its retry policy decides
+   * how to nack), then starts pulling. Until the service answers (unreachable, subscription missing)
+   * the source reports down and tries again with backoff, without pulling: every message is then
+   * mapped with the right topic.
+   */
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    if (!(await this.readFacts())) return this.retryLater();
+    this.failures = 0;
     const sub = this.sub!;
+    if (sub.listenerCount("message") === 0) sub.on("message", (m: Message) => this.onMessage(m));
+    else if (!sub.isOpen) sub.open();
+  }
+
+  private retryLater(): void {
+    if (this.stopped || this.reopen) return;
+    this.failures++;
+    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
+    this.reopen = setTimeout(() => {
+      this.reopen = undefined;
+      void this.connect();
+    }, delay);
+  }
+
+  /** True when the service answered (a denied read counts: we go on without the facts). */
+  private async readFacts(): Promise<boolean> {
+    const sub = this.sub!;
+    let ok = true;
     try {
       const [meta] = await sub.getMetadata();
       this.facts = { topic: meta.topic ? String(meta.topic) : this.cfg.topic, retryPolicy: !!meta.retryPolicy };
       this.setUp(true);
     } catch (err) {
       const code = grpcCode(err);
+      this.facts = { topic: this.cfg.topic, retryPolicy: false };
       if (code === GRPC_PERMISSION_DENIED) {
-        this.facts = { topic: this.cfg.topic, retryPolicy: false };
         this.ctx.log.warn(
           { subscription: this.cfg.subscription, err: describeError(err) },
           "cannot read the subscription (grant roles/pubsub.viewer, or set `topic`); assuming no retry policy",
         );
         this.setUp(true);
       } else {
-        this.facts = { topic: this.cfg.topic, retryPolicy: false };
+        ok = false;
         this.setUp(false);
-        this.ctx.log.error({ subscription: this.cfg.subscription, code, err: describeError(err) }, code === GRPC_NOT_FOUND ? "Pub/Sub subscription not found" : "Pub/Sub is not reachable");
+        this.ctx.log.error(
+          { subscription: this.cfg.subscription, code, err: describeError(err), attempt: this.failures + 1 },
+          code === GRPC_NOT_FOUND ? "Pub/Sub subscription not found; retrying" : "Pub/Sub is not reachable; retrying",
+        );
       }
     }
     this.opts = {
@@ -128,32 +154,21 @@ class PubSubSource implements Source {
       rawType: this.cfg.raw_type,
       maxPayload: this.cfg.max_payload,
     };
+    return ok;
   }
 
-  /** The client gave up on its streams (a status it does not retry): reopen with backoff. */
+  /** The client gave up on its streams (a status it does not retry): read the subscription again and reopen. */
   private onError(err: unknown): void {
     this.setUp(false);
-    this.failures++;
-    this.ctx.log.warn({ subscription: this.cfg.subscription, code: grpcCode(err), err: describeError(err), attempt: this.failures }, "Pub/Sub streaming pull failed; reopening");
-    if (this.stopped || this.reopen) return;
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
-    this.reopen = setTimeout(() => {
-      this.reopen = undefined;
-      if (this.stopped) return;
-      void this.readFacts().then(() => {
-        if (!this.stopped && this.sub && !this.sub.isOpen) this.sub.open();
-      });
-    }, delay);
+    this.ctx.log.warn({ subscription: this.cfg.subscription, code: grpcCode(err), err: describeError(err) }, "Pub/Sub streaming pull failed; reopening");
+    this.retryLater();
   }
 
   private onMessage(m: Message): void {
-    if (this.stopped) {
-      // Keep it leased by the client, not nacked: a nack during the drain would come straight back.
-      this.parked.add(m);
-      return;
-    }
+    // After stop: leave it leased with the client, which nacks it at close. A nack now, during the
+    // drain, would only make Pub/Sub send it straight back.
+    if (this.stopped) return;
     if (!this.up) this.setUp(true);
-    this.failures = 0;
     const decoded = decodePubSubMessage(
       {
         messageId: m.id,
@@ -179,7 +194,7 @@ class PubSubSource implements Source {
     };
     const inbox = this.inbox!;
     if (inbox.offer(received)) return;
-    if (!inbox.accepting) return void this.parked.add(m);
+    if (!inbox.accepting) return; // stopping: the client nacks it at close
     this.waiting.push(received);
     this.waitLoop ??= this.offerWaiting().finally(() => (this.waitLoop = undefined));
   }
