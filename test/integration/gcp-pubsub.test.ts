@@ -87,11 +87,13 @@ sourceConformance("gcp_pubsub", {
   pausable: true,
   // The harness subscriptions have a dead-letter policy, so Pub/Sub counts deliveries.
   reportsDeliveryCount: true,
-  async fresh(tag) {
+  async fresh(tag, opts) {
     const n = freshTopic(em, tag, { deadLetter: { topic: `projects/${PROJECT}/topics/dl-${tag}`, maxDeliveryAttempts: 100 } });
     em.createTopic(`projects/${PROJECT}/topics/dl-${tag}`);
+    // Parallel pulls are StreamingPull streams.
+    const extra = opts?.parallelism ? { streams: opts.parallelism } : {};
     return {
-      make: () => sourceFor(em, n),
+      make: () => sourceFor(em, n, extra),
       publish: async (evs) => void (await publishEvents(topicOf(em, n), evs)),
     };
   },
