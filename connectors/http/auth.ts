@@ -1,13 +1,2 @@
-import { timingSafeEqual } from "node:crypto";
-
-/**
- * Whether the request carries the expected bearer token, in the `Authorization` header or, as the
- * webhook spec also allows, the `access_token` query parameter. Compared in constant time.
- */
-export function bearerMatches(header: string | undefined, query: string | null, expected: string): boolean {
-  const given = header?.startsWith("Bearer ") ? header.slice(7).trim() : (query ?? undefined);
-  if (given === undefined) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** The HTTP source's bearer check lives in the kit (`src/core/bearer.ts`): the subscriptions API uses it too. */
+export { bearerMatches } from "../../src/core/bearer.js";
