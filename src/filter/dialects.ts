@@ -7,7 +7,7 @@
  *   recreations in the TCK, where `myext = 'x'` on an event without `myext` is false).
  * - `all` / `any` / `not`: conjunction, disjunction, negation of nested filters. `not` negates the nested
  *   *result*, so `not: { sql }` is true when the expression errors (the nested filter was false).
- * - `sql`: CESQL v1; true only for a Boolean `true` with no error. An error makes it false and is passed to
+ * - `sql` (alias `cesql`, the key Knative's trigger filters use): CESQL v1; true only for a Boolean `true` with no error. An error makes it false and is passed to
  *   `onEvalError` so the engine can count it.
  *
  * Invalid specs fail at compile time (config load) with {@link FilterCompileError}, whose `path` points inside
@@ -27,7 +27,8 @@ export type FilterSpec =
   | { all: FilterSpec[] }
   | { any: FilterSpec[] }
   | { not: FilterSpec }
-  | { sql: string };
+  | { sql: string }
+  | { cesql: string };
 
 /** A compiled filter. */
 export type FilterPredicate = (event: CloudEvent) => boolean;
@@ -55,7 +56,7 @@ const ATTRIBUTE_NAME_RE = new RegExp(ATTRIBUTE_NAME);
 /** Nesting cap: guards the recursive compiler against cyclic YAML aliases and absurd specs. */
 const MAX_FILTER_DEPTH = 64;
 
-const DIALECTS = ["exact", "prefix", "suffix", "all", "any", "not", "sql"] as const;
+const DIALECTS = ["exact", "prefix", "suffix", "all", "any", "not", "sql", "cesql"] as const;
 
 function attributeMap(dialect: string) {
   return Type.Record(Type.String({ pattern: ATTRIBUTE_NAME }), Type.String({ minLength: 1 }), {
@@ -86,8 +87,12 @@ export const FilterSpecSchema = Type.Recursive(
           { sql: Type.String({ minLength: 1, description: "CloudEvents SQL v1 expression; must evaluate to TRUE" }) },
           { additionalProperties: false },
         ),
+        Type.Object(
+          { cesql: Type.String({ minLength: 1, description: "the same as sql (the key Knative uses)" }) },
+          { additionalProperties: false },
+        ),
       ],
-      { description: "Subscriptions API filter: exactly one of exact, prefix, suffix, all, any, not, sql" },
+      { description: "Subscriptions API filter: exactly one of exact, prefix, suffix, all, any, not, sql (or its alias cesql)" },
     ),
   { $id: "CebridgeFilter", title: "Filter" },
 );
@@ -161,6 +166,7 @@ function compileAt(
       return (e) => !inner(e);
     }
     case "sql":
+    case "cesql":
       return compileSql(value, at, onEvalError);
     default:
       throw new FilterCompileError(`unsupported filter dialect "${dialect}" (supported: ${DIALECTS.join(", ")})`, at);
@@ -196,7 +202,7 @@ function compileAttributeMatch(value: unknown, at: FilterPath, test: (s: string,
 /** sql: compile once; reject what can never be a useful filter (parse errors, unknown functions, non-Boolean results). */
 function compileSql(value: unknown, at: FilterPath, onEvalError: ((err: CesqlEvalError) => void) | undefined): FilterPredicate {
   if (typeof value !== "string" || value.trim().length === 0) {
-    throw new FilterCompileError(`"sql" needs a non-empty CESQL expression string`, at);
+    throw new FilterCompileError(`"${at[at.length - 1]}" needs a non-empty CESQL expression string`, at);
   }
   let compiled: CompiledCesql;
   try {

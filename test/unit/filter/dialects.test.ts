@@ -167,6 +167,22 @@ describe("filter dialects - sql", () => {
   });
 });
 
+describe("filter dialects - cesql (alias of sql)", () => {
+  test("matches exactly like sql, nested too", () => {
+    for (const expr of ["type LIKE 'com.example.%' AND EXISTS subject", "type LIKE 'com.other.%'", "myint = 10 AND mybool"]) {
+      assert.equal(matches({ cesql: expr }), matches({ sql: expr }), expr);
+    }
+    assert.equal(matches({ all: [{ cesql: "myint = 10" }, { not: { cesql: "mybool = false" } }] }), true);
+  });
+
+  test("errors name the cesql key and the position inside the expression", () => {
+    const err = compileError({ all: [{ exact: { type: "x" } }, { cesql: "type = 'a' AND AND" }] });
+    assert.deepEqual(err.path, ["all", 1, "cesql"]);
+    assert.equal(err.position, 15);
+    assert.match(compileError({ cesql: "" }).message, /"cesql" needs a non-empty CESQL expression/);
+  });
+});
+
 describe("filter dialects - compile errors", () => {
   test("are FilterCompileErrors with code CEB_CONFIG", () => {
     const err = compileError({ sql: "a AND" });
