@@ -1,8 +1,10 @@
 /**
  * The HTTP sink: POSTs events in binary, structured or batch mode over keep-alive connections.
  * 2xx confirms; 408, 429, 5xx and network errors are transient (Retry-After honoured); any other
- * status is permanent. Error messages carry the status and at most 200 characters of the body,
- * never the request headers (they may hold credentials).
+ * status is permanent (410 with its own code, CEB_SINK_GONE). With `handshake`, the webhook
+ * abuse-protection handshake is asked at `open` and every request waits for the grant and for its
+ * turn under the granted rate. Error messages carry the status and at most 200 characters of the
+ * body, never the request headers (they may hold credentials).
  */
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
@@ -16,6 +18,7 @@ import type { ConnectorContext } from "../../src/core/connector.js";
 import { SinkError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
 import type { httpSinkSchema } from "./definition.js";
+import { HandshakeGate, type HandshakeAnswer } from "./handshake.js";
 
 type Config = Static<typeof httpSinkSchema>;
 
@@ -35,8 +38,34 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
     : new HttpAgent(agentOptions);
   const fixed: OutgoingHttpHeaders = { ...cfg.headers };
   if (cfg.auth) fixed["authorization"] = `Bearer ${cfg.auth.bearer}`;
+  const gate = cfg.handshake ? new HandshakeGate(ask, cfg.handshake.origin ?? ctx.instanceId, cfg.handshake.rate, onHandshakeRetry) : undefined;
+  // After consent every delivery names its origin (http-webhook.md §4.1).
+  if (gate) fixed["webhook-request-origin"] = gate.origin;
 
-  function post(headers: OutgoingHttpHeaders, body: Uint8Array | string | undefined, signal: AbortSignal): Promise<void> {
+  /** The handshake's OPTIONS request, to the exact target URL. */
+  function ask(headers: Record<string, string>, signal: AbortSignal): Promise<HandshakeAnswer> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: "OPTIONS", agent, headers, signal, timeout: cfg.timeout });
+      req.on("timeout", () => req.destroy(new SinkError(`${url.host}: no answer to the handshake within ${cfg.timeout} ms`, true, { code: "CEB_SINK_TIMEOUT" })));
+      req.on("error", (err) => {
+        if (err instanceof SinkError) return reject(err);
+        reject(new SinkError(`${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.name} during the handshake`, true, { cause: err }));
+      });
+      req.on("response", (res) => {
+        res.resume();
+        const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+        resolve({ status: res.statusCode ?? 0, allowedOrigin: one(res.headers["webhook-allowed-origin"]), allowedRate: one(res.headers["webhook-allowed-rate"]) });
+      });
+      req.end();
+    });
+  }
+
+  function onHandshakeRetry(error: Error, delayMs: number): void {
+    ctx.log.warn({ target: url.host, error: error.message, retryInMs: delayMs }, "webhook handshake failed; asking again");
+  }
+
+  async function post(headers: OutgoingHttpHeaders, body: Uint8Array | string | undefined, signal: AbortSignal): Promise<void> {
+    if (gate) await gate.beforeRequest(signal);
     return new Promise((resolve, reject) => {
       const req = request(url, { method: "POST", agent, headers: { ...fixed, ...headers }, signal, timeout: cfg.timeout });
       req.on("timeout", () => req.destroy(new SinkError(`${url.host}: no response within ${cfg.timeout} ms`, true, { code: "CEB_SINK_TIMEOUT" })));
@@ -49,6 +78,8 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
         readSnippet(res).then((snippet) => {
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) return resolve();
+          // http-webhook.md §2.3: 410 means the target is retired and the sender should stop.
+          if (status === 410) return reject(new SinkError(`${url.host} answered 410 Gone: it takes no more events`, false, { code: "CEB_SINK_GONE" }));
           const transient = status === 408 || status === 429 || status >= 500;
           const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
           reject(
@@ -82,7 +113,8 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
   return {
     guarantee: "confirmed",
     async open() {
-      // Nothing to connect ahead: connections open on first use and are kept alive.
+      // Connections open on first use and are kept alive; only the handshake is asked ahead.
+      if (gate) await gate.open();
       ctx.setUp(true);
     },
     write(event: CloudEvent, signal: AbortSignal) {
@@ -95,6 +127,7 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       return post(headers, body, signal);
     },
     async close() {
+      gate?.close();
       await batcher?.close();
       agent.destroy();
       ctx.setUp(false);

@@ -67,6 +67,20 @@ export const httpSinkSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     tls: Type.Optional(TlsOptions),
+    handshake: Type.Optional(
+      Type.Object(
+        {
+          origin: Type.Optional(
+            Type.String({ minLength: 1, pattern: "^[A-Za-z0-9.-]+$", description: "WebHook-Request-Origin: the DNS name this sender gives (default: engine.instance_id)" }),
+          ),
+          rate: Type.Optional(Type.Integer({ minimum: 1, description: "requests per minute asked for (WebHook-Request-Rate); the granted WebHook-Allowed-Rate is honoured either way" })),
+        },
+        {
+          additionalProperties: false,
+          description: "ask the receiver for consent (the CloudEvents webhook abuse-protection handshake, OPTIONS) before the first delivery",
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -13,8 +13,8 @@ export const ERROR_CODES = {
   CEB_UNSUPPORTED_MEDIA: "the content type is neither a CloudEvent nor configured for plain wrapping",
   CEB_TOO_LARGE: "a message is over the configured size or depth limit",
   CEB_UNAUTHORIZED: "a request lacks valid credentials",
-  CEB_NOT_FOUND: "an HTTP request went to a path that takes no events",
-  CEB_METHOD: "an HTTP request used a method other than POST (or OPTIONS for the handshake)",
+  CEB_NOT_FOUND: "an HTTP request went to a path that takes no events, or names no stream or subscription",
+  CEB_METHOD: "an HTTP request used a method its path does not allow (the Allow header lists those it does)",
   CEB_WINDOW_FULL: "the route's in-flight window is full; retry later",
   CEB_SHUTTING_DOWN: "the daemon is stopping and takes no new events",
   CEB_SINK_TRANSIENT: "a sink failed in a way that may succeed later (network, 5xx, 408, 429)",
@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   CEB_SETTLE: "a native settle call (delete, acknowledge, release) failed; the broker will redeliver the message",
   CEB_DEAD_LETTER: "writing to the dead-letter sink failed; the source message is released, not acked",
   CEB_INTERNAL: "an unexpected error inside the daemon (a bug: please report it)",
+  CEB_SUBSCRIPTION_INVALID: "a subscription request is invalid; `field` is a JSON pointer to the culprit (and `position` the offset inside a CESQL filter)",
+  CEB_SUBSCRIPTION_LIMIT: "the subscriptions API already holds max_subscriptions subscriptions",
+  CEB_HANDSHAKE: "a webhook target did not grant the abuse-protection handshake (OPTIONS), so nothing is sent to it",
+  CEB_SINK_GONE: "an HTTP target answered 410 Gone: it wants no more events (a subscription to it is suspended)",
+  CEB_STATE: "the subscriptions state file cannot be read, parsed or written; the change was not made",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -110,6 +115,27 @@ export class NotConnectedError extends BridgeError {
 export class ConnectError extends BridgeError {
   constructor(message: string, options?: ErrorOptions) {
     super("CEB_CONNECT", message, true, options);
+  }
+}
+
+/**
+ * A subscription request is invalid. `field` is a JSON pointer (RFC 6901) into the request body;
+ * `position` is the 0-based offset inside a CESQL expression when the problem is there.
+ */
+export class SubscriptionInvalidError extends BridgeError {
+  readonly field: string;
+  readonly position: number | undefined;
+  constructor(message: string, field: string, position?: number) {
+    super("CEB_SUBSCRIPTION_INVALID", message, false);
+    this.field = field;
+    this.position = position;
+  }
+}
+
+/** A webhook target did not grant the abuse-protection handshake. Permanent: asking again gets the same answer. */
+export class HandshakeError extends BridgeError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("CEB_HANDSHAKE", message, false, options);
   }
 }
 
