@@ -12,6 +12,7 @@ import { interpolate } from "./interpolate.js";
 import { locate, valueOffsetInSource } from "./locate.js";
 import { checkReferences } from "./refs.js";
 import { ConfigSchema, type BridgeConfig, type ComponentConfig, type RouteConfig } from "./schema.js";
+import { checkSubscriptions, wireStreams, type SubscriptionsConfig } from "./subscriptions.js";
 import { convertUnits, deepFreeze } from "./units.js";
 import { validateAgainst, type RawIssue } from "./validate.js";
 
@@ -88,6 +89,15 @@ export function checkConfigText(text: string, file: string, registry: Registry, 
     registry,
   );
   errors.push(...refs.errors);
+  const subs = top["subscriptions"];
+  if (subs !== null && typeof subs === "object" && !Array.isArray(subs)) {
+    const engineRaw = top["engine"] as { admin?: { listen?: unknown } } | undefined;
+    const checked = checkSubscriptions(subs as Record<string, unknown>, routes.filter((r) => r !== null && typeof r === "object"), top["sinks"], engineRaw?.admin?.listen);
+    errors.push(...checked.errors);
+    warnings.push(...checked.warnings);
+    // A sink that only takes a stream's dead letters is used.
+    refs.warnings = refs.warnings.filter((w) => !(w.code === "CFG_REF" && w.path[0] === "sinks" && checked.usedSinks.has(String(w.path[1]))));
+  }
 
   for (const e of errors) {
     if (!failedPaths.has(e.path.join("\u0000"))) issues.push(at("error", e, filterOffset(doc, text, e, refs.filterPositions)));
@@ -104,7 +114,8 @@ export function checkConfigText(text: string, file: string, registry: Registry, 
     sinks,
     routes: routes.map((r) => convertUnits(ConfigSchema.properties.routes.items, r) as RouteConfig),
   };
-  return { config: deepFreeze(config), issues };
+  const subscriptions = top["subscriptions"] === undefined ? undefined : (convertUnits(ConfigSchema.properties.subscriptions, top["subscriptions"]) as SubscriptionsConfig);
+  return { config: deepFreeze(subscriptions ? wireStreams(config, subscriptions) : config), issues };
 }
 
 /** Loads `file` or throws a `ConfigError` listing every problem. Returns warnings alongside. */

@@ -6,6 +6,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, ListenAddress, RetryOptions } from "../core/schema-types.js";
 import { FilterSpecSchema } from "../filter/index.js";
+import { SubscriptionsSchema, type SubscriptionsConfig } from "./subscriptions.js";
 
 const ComponentId = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$";
 const AttributeName = "^[a-z0-9]+$";
@@ -101,6 +102,7 @@ export const ConfigSchema = Type.Object(
     sources: Type.Record(Type.String({ pattern: ComponentId }), Component, { default: {} }),
     sinks: Type.Record(Type.String({ pattern: ComponentId }), Component, { default: {} }),
     routes: Type.Array(RouteSchema, { minItems: 1 }),
+    subscriptions: Type.Optional(SubscriptionsSchema),
   },
   { additionalProperties: false },
 );
@@ -122,4 +124,9 @@ export interface BridgeConfig {
   readonly sources: Readonly<Record<string, ComponentConfig>>;
   readonly sinks: Readonly<Record<string, ComponentConfig>>;
   readonly routes: readonly RouteConfig[];
+  /**
+   * The Subscriptions API, when configured. Each stream's route then also lists the virtual sink
+   * `subscriptions:<stream>` in `to`, and `sinks` holds it (type `subscriptions`).
+   */
+  readonly subscriptions?: SubscriptionsConfig;
 }
