@@ -15,6 +15,7 @@ import { startAdminServer, type AdminServer } from "./observability/admin.js";
 import { createLogger } from "./observability/log.js";
 import { Metrics } from "./observability/metrics.js";
 import { StatusBoard } from "./observability/status.js";
+import { SubscriptionService } from "./subscriptions/service.js";
 
 const HELP = `cebridge — carries events across clouds and brokers as CloudEvents
 
@@ -54,7 +55,19 @@ async function run(file: string): Promise<number> {
   const log = createLogger(config.engine.log.level);
   const metrics = new Metrics();
   const board = new StatusBoard();
-  const engine = new Engine(config, { registry, log, metrics, board });
+  let subscriptions: SubscriptionService | undefined;
+  if (config.subscriptions) {
+    try {
+      subscriptions = await SubscriptionService.start({ ...config, subscriptions: config.subscriptions }, { registry, log, promRegistry: metrics.registry });
+    } catch (err) {
+      log.error({ err, code: (err as { code?: string }).code }, "start-up failed: the Subscriptions API could not start");
+      return 1;
+    }
+    const service = subscriptions;
+    board.subscriptions = () => service.snapshot();
+  }
+  // The streams' virtual sinks run in the engine like any sink; lint never sees their type.
+  const engine = new Engine(config, { registry: subscriptions ? subscriptions.registry(builtinRegistry()) : registry, log, metrics, board });
   let admin: AdminServer | undefined;
 
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (a bug: please report it)"));
@@ -66,8 +79,11 @@ async function run(file: string): Promise<number> {
         process.exit(1);
       }
       log.info({ signal }, "stopping");
+      // No subscription changes while stopping; the streams keep delivering until their routes drained.
+      void subscriptions?.closeApi();
       engine
         .stop()
+        .then(() => subscriptions?.stop(config.engine.shutdown_timeout))
         .then(() => admin?.close())
         .then(
           () => resolve(0),
@@ -95,6 +111,7 @@ async function run(file: string): Promise<number> {
     if (signals > 0) return done;
     log.error({ err, code: (err as { code?: string }).code }, "start-up failed");
     await engine.stop(0).catch(() => undefined);
+    await subscriptions?.stop(0).catch(() => undefined);
     await admin?.close();
     return 1;
   }

@@ -59,6 +59,7 @@ export async function startAdminServer(
             in_flight: r.inFlight,
             counters: r.counters,
           })),
+          subscriptions: board.subscriptions?.() ?? [],
         });
         return;
       default:

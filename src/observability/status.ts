@@ -55,6 +55,8 @@ export class StatusBoard {
   readonly startedAt = new Date().toISOString();
   stopping = false;
   started = false;
+  /** The Subscriptions API's subscriptions, when it runs (no secrets: see `subscriptions/subscription.ts`). */
+  subscriptions: (() => readonly Record<string, unknown>[]) | undefined;
 
   key(kind: "source" | "sink", id: string): string {
     return `${kind}:${id}`;
