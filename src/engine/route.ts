@@ -215,7 +215,7 @@ export class Route implements Inbox {
       }
       if (verdict.counted) {
         this.stats.failed(sinkId, r.error.code);
-        this.log.warn({ route: s.name, sink: sinkId, id: event.attributes["id"], code: r.error.code, attempts: r.attempts }, "releasing event for redelivery");
+        this.log.warn({ route: s.name, sink: sinkId, id: event.attributes["id"], code: r.error.code, reason: r.error.message, attempts: r.attempts }, "releasing event for redelivery");
       }
       outcome = worse(outcome, verdict.outcome);
     }
