@@ -12,7 +12,7 @@ const PATTERNS: readonly [RegExp, string][] = [
   // Authorization: Bearer xyz / Basic xyz
   [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, "$1 [redacted]"],
   // password=..., token: ..., access_token=..., sig=... (query strings, key=value logs, SAS tokens)
-  [/\b(password|passwd|pwd|token|access_token|secret|sig|signature|api[_-]?key|sas[_-]?token|nkey|session_token|secret_access_key)(\s*[=:]\s*)("?)[^\s&"',;]+/gi, "$1$2$3[redacted]"],
+  [/\b(password|passwd|pwd|token|access_token|secret|sig|signature|api[_-]?key|sas[_-]?token|nkey|session_token|secret_access_key)("?\s*[=:]\s*)("?)[^\s&"',;]+/gi, "$1$2$3[redacted]"],
 ];
 
 /** Values shorter than this are not matched literally (they would match innocent text). */

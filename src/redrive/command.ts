@@ -130,7 +130,8 @@ export async function runRedrive(args: RedriveArgs, deps: RedriveDeps): Promise<
   const interrupted = interrupts > 0;
   let text = summary(counts, { dryRun: args.dryRun, seconds: (Date.now() - started) / 1000, interrupted, from: args.from });
   if (interrupted && opened) {
-    text += `\nstopped after ${progress.processed()} of ${run.total}; ${run.notStarted + counts.left} not sent yet — run the same command again to continue`;
+    const done = progress.processed() - counts.left;
+    text += `\nstopped after ${done} of ${run.total}; ${run.total - done} not sent yet — run the same command again to continue`;
   }
   if (opened && !args.dryRun) {
     const unhandled = counts.left + counts.skipped + counts.unreadable + counts.notMatching + run.notStarted;

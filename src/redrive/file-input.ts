@@ -95,20 +95,23 @@ export async function redriveFile(file: string, size: number, journal: Journal, 
         continue;
       }
       if (session.stopping) break;
-      counts.read++;
-      started++;
       const where = `${file}:${lineNo}`;
       let event: CloudEvent;
       try {
         if (Buffer.byteLength(line, "utf8") > MAX_LINE_BYTES) throw new Error(`the line is longer than ${MAX_LINE_BYTES} bytes`);
         event = parseStructured(line);
       } catch (err) {
+        counts.read++;
+        started++;
         counts.unreadable++;
         progress.message(`${where}: not a dead letter (${(err as Error).message}); left in place`);
         progress.update();
         continue;
       }
       while (running.size >= parallel) await Promise.race(running);
+      if (session.stopping) break;
+      counts.read++;
+      started++;
       const task = session.process(event, where).then(async (v) => {
         if (!v.handled || dryRun) return;
         await journal.record({ line: hash, outcome: v.result.kind, id: String(event.attributes["id"] ?? ""), sinks: v.sinks }).catch((err: Error) => {

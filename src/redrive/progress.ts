@@ -101,7 +101,7 @@ export class Progress {
     if (total === undefined || total === 0) return `redrive ${spinner(done)} ${done} processed${stats}`.slice(0, columns - 1);
     const pct = Math.min(100, Math.floor((100 * done) / total));
     const label = ` ${done}/${total} ${String(pct).padStart(3)}%${stats}`;
-    const width = Math.max(10, Math.min(40, columns - label.length - 12));
+    const width = Math.max(20, Math.min(40, columns - label.length - 12));
     const fill = Math.round((width * Math.min(done, total)) / total);
     return `redrive [${"#".repeat(fill)}${"-".repeat(width - fill)}]${label}`.slice(0, columns - 1);
   }
