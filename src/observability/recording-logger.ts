@@ -36,7 +36,7 @@ function describe(obj: object, msg: string | undefined): { message: string; code
   const err = o["err"] instanceof Error ? o["err"] : undefined;
   const errCode = (err as { code?: unknown } | undefined)?.code;
   const code = typeof o["code"] === "string" ? o["code"] : typeof errCode === "string" ? errCode : undefined;
-  const detail = [o["reason"], o["deadLetterError"], err?.message, typeof o["error"] === "string" ? o["error"] : undefined].find(
+  const detail = [o["reason"], o["deadLetterError"], err?.message, o["err"], o["error"]].find(
     (d): d is string => typeof d === "string" && d !== "",
   );
   const sink = typeof o["sink"] === "string" ? o["sink"] : undefined;

@@ -36,10 +36,10 @@ h2{font-size:15px;margin:18px 0 8px}
 .chip.failing{border-color:var(--warn)}.chip.failing .dot{background:var(--warn)}.chip.down{border-color:var(--bad)}
 .dl{font-size:11px;color:var(--mute);text-transform:uppercase;margin-left:6px}
 .arrow{color:var(--mute)}
-.rates{display:flex;gap:18px;align-items:flex-end;flex-wrap:wrap}
+.rates{display:flex;gap:16px;align-items:flex-end}
 .big{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
 .lbl{font-size:11px;color:var(--mute);text-transform:uppercase;letter-spacing:.03em}
-.sparkbox{margin-left:auto}svg.spark{width:160px;height:34px;display:block;background:var(--bg);border-bottom:1px solid var(--line)}
+.sparkbox{flex:1 1 60px;min-width:0;max-width:200px;margin-left:auto}svg.spark{width:100%;height:34px;display:block;background:var(--bg);border-bottom:1px solid var(--line)}
 svg.spark polyline{fill:none;stroke:var(--accent);stroke-width:1.5}
 .bar{height:6px;background:var(--line);border-radius:3px;overflow:hidden;margin:4px 0 8px}.bar>i{display:block;height:100%;background:var(--accent)}
 .counters{display:grid;grid-template-columns:repeat(auto-fill,minmax(88px,1fr));gap:4px 10px}
