@@ -13,11 +13,12 @@ import type { BridgeConfig } from "./config/schema.js";
 import { secretValues } from "./config/secrets.js";
 import { watchConfigFile } from "./config/watch.js";
 import type { Registry } from "./core/connector.js";
+import type { Logger } from "./core/logger.js";
 import { splitHostPort } from "./core/net.js";
 import { Engine } from "./engine/engine.js";
 import { Reloader } from "./engine/reloader.js";
 import { startAdminServer, type AdminServer } from "./observability/admin.js";
-import { createLogger } from "./observability/log.js";
+import { createLogger, setLogLevel } from "./observability/log.js";
 import { Metrics } from "./observability/metrics.js";
 import { StatusBoard } from "./observability/status.js";
 import { REDRIVE_HELP, runRedrive, type RedriveArgs } from "./redrive/command.js";
@@ -138,9 +139,9 @@ function loadForReload(file: string, registry: Registry): { config?: BridgeConfi
 }
 
 /** What a reload changes outside the engine: the log level and the secrets the status board hides. */
-function adopt(next: BridgeConfig, registry: Registry, board: StatusBoard, log: unknown): void {
+function adopt(next: BridgeConfig, registry: Registry, board: StatusBoard, log: Logger): void {
   board.redactor.setSecrets(secretValues(next, registry));
-  (log as { level: string }).level = next.engine.log.level;
+  setLogLevel(log, next.engine.log.level);
 }
 
 /** Options each command accepts, besides --help and --version. */

@@ -176,14 +176,14 @@ describe("faults - hot reload", { timeout: 150_000 }, () => {
     cleanups.push(() => rx.close());
     const admin = `127.0.0.1:${await freePort()}`;
     const port = await freePort();
-    const yaml = (to: string, extra = "") => `
-engine: { instance_id: hw, admin: { listen: "${admin}" }, shutdown_timeout: 5s, log: { level: warn } }
+    const yaml = (to: string, extra = "", level = "error") => `
+engine: { instance_id: hw, admin: { listen: "${admin}" }, shutdown_timeout: 5s, log: { level: ${level} } }
 sources:
   in: { type: http, listen: "127.0.0.1:${port}", path: / }
 sinks:
   out: { type: http, url: "${rx.url}" }
 routes:
-  - { name: r, from: in, to: [${to}]${extra} }
+  - { name: r, from: in, to: [${to}], retry: { initial: 20ms, max: 50ms, max_elapsed: 200ms }${extra} }
 `;
     const file = writeConfig(yaml("out"));
     const daemon = spawnDaemon(["run", "-c", file, "--watch"], file);
@@ -203,6 +203,7 @@ routes:
     await waitFor(async () => (await status(admin)).config.generation === 2, 15_000, "watch applied the change");
     const s2 = await status(admin);
     assert.equal(s2.config.last_reload!.trigger, "watch");
+    assert.equal(s2.config.last_reload!.result, "applied");
     assert.deepEqual(s2.config.last_reload!.routes, { switch: ["r"] });
 
     writeFileSync(file, yaml("missing"));
@@ -216,6 +217,15 @@ routes:
     assert.equal(await send("w-2"), 204, "the previous config keeps running");
     assert.ok(readFileSync(file, "utf8").includes("missing"));
     assert.deepEqual(rx.tally.missing(["w-1", "w-2"]), []);
+
+    // Only the log level changes: nothing restarts, and the running route's logger follows the new level.
+    writeFileSync(file, yaml("out", ", filter: { exact: { type: t } }", "warn"));
+    await waitFor(async () => (await status(admin)).config.generation === 3, 15_000, "watch applied the level change");
+    assert.equal((await status(admin)).config.last_reload!.result, "unchanged");
+    assert.doesNotMatch(daemon.stderr(), /releasing event for redelivery/);
+    await rx.stop();
+    assert.equal(await send("w-3"), 503);
+    await waitFor(() => /"route":"r".*"msg":"releasing event for redelivery"/.test(daemon.stderr()), 5_000, "a warning from the route at the new level");
     assert.equal(await daemon.stop(), 0, daemon.stderr());
   });
 });
