@@ -371,8 +371,9 @@ export class Engine {
   /** `p`, or a rejection naming `what` after `ms` or when the daemon starts stopping. */
   private within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
       const onStop = () => reject(new Error(`${what}: the daemon is stopping`));
+      if (this.stopRequested.signal.aborted) return onStop();
+      const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
       this.stopRequested.signal.addEventListener("abort", onStop, { once: true });
       p.then(resolve, reject).finally(() => {
         clearTimeout(timer);
