@@ -372,9 +372,10 @@ export class Engine {
   private within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const onStop = () => reject(new Error(`${what}: the daemon is stopping`));
-      if (this.stopRequested.signal.aborted) return onStop();
       const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
       this.stopRequested.signal.addEventListener("abort", onStop, { once: true });
+      if (this.stopRequested.signal.aborted) onStop();
+      // Always handled, so a late rejection after the timeout is not an unhandled one.
       p.then(resolve, reject).finally(() => {
         clearTimeout(timer);
         this.stopRequested.signal.removeEventListener("abort", onStop);
