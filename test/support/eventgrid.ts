@@ -131,3 +131,24 @@ export async function startManagedIdentity(token = `msi-${randomUUID()}`): Promi
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/** Publishes raw JSON events to a basic topic through the real publisher client (its input schema decides the content type). */
+export async function publishToTopic(topic: BasicTopic, events: readonly Record<string, unknown>[] | readonly CloudEvent[], key = TEST_KEY): Promise<void> {
+  const { EventGridPublisherClient, AzureKeyCredential: TopicKey } = await import("@azure/eventgrid");
+  const ce = topic.opts.schema === "cloudevents";
+  const body = `[${events.map((e) => ("attributes" in e && typeof e.attributes === "object" ? serializeStructured(e as CloudEvent) : JSON.stringify(e))).join(",")}]`;
+  const policy = {
+    name: "testBody",
+    sendRequest: async (req: { body?: unknown; headers: { set(n: string, v: string): void } }, next: (r: unknown) => Promise<unknown>) => {
+      req.body = body;
+      req.headers.set("content-type", ce ? "application/cloudevents-batch+json; charset=utf-8" : "application/json; charset=utf-8");
+      return next(req);
+    },
+  };
+  const client = new EventGridPublisherClient(topic.endpoint, "Custom", new TopicKey(key), {
+    allowInsecureConnection: topic.endpoint.startsWith("http:"),
+    retryOptions: { maxRetries: 0 },
+    additionalPolicies: [{ policy: policy as never, position: "perRetry" }],
+  });
+  await client.send([]);
+}
