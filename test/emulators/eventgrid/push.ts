@@ -81,7 +81,11 @@ export class PushSubscription {
   readonly delivered: JsonObject[] = [];
   readonly deadLettered: { readonly event: JsonObject; readonly reason: string; readonly deliveryCount: number }[] = [];
   handshake: HandshakeRecord | undefined;
-  private readonly queue: Pending[] = [];
+  /** Events not tried yet, in arrival order, from `head` on. */
+  private fresh: Pending[] = [];
+  private head = 0;
+  /** Events waiting for a retry (each goes alone: its delivery count is its own). */
+  private retries: Pending[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly agent: HttpAgent;
@@ -183,13 +187,13 @@ export class PushSubscription {
   enqueue(event: JsonObject): void {
     if (this.state === "closed" || this.state === "failed") return;
     const now = Date.now();
-    this.queue.push({ event, attempts: 0, nextAt: now, expiresAt: now + (this.opts.eventTtlMs ?? 86_400_000) * this.timeScale });
+    this.fresh.push({ event, attempts: 0, nextAt: now, expiresAt: now + (this.opts.eventTtlMs ?? 86_400_000) * this.timeScale });
     this.pump();
   }
 
   /** Events queued or being retried. */
   get pending(): number {
-    return this.queue.length + this.inFlight;
+    return this.fresh.length - this.head + this.retries.length + this.inFlight;
   }
 
   private pump(): void {
@@ -207,25 +211,23 @@ export class PushSubscription {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const next = this.queue.reduce((m, p) => Math.min(m, p.nextAt), Infinity);
+    const next = this.retries.reduce((m, p) => Math.min(m, p.nextAt), Infinity);
     if (Number.isFinite(next) && this.inFlight < limit) {
       this.timer = setTimeout(() => this.pump(), Math.max(1, next - Date.now()));
       this.timer.unref();
     }
   }
 
-  /** Due events in arrival order; a retried event goes alone (its delivery count is its own). */
+  /** A due retry alone, else up to `maxEventsPerBatch` fresh events in arrival order. */
   private takeDue(now: number): Pending[] {
+    const i = this.retries.findIndex((p) => p.nextAt <= now);
+    if (i >= 0) return this.retries.splice(i, 1);
     const max = this.opts.maxEventsPerBatch ?? 1;
-    const out: Pending[] = [];
-    for (let i = 0; i < this.queue.length && out.length < max; ) {
-      const p = this.queue[i]!;
-      if (p.nextAt > now || (out.length > 0 && (p.attempts > 0 || out[0]!.attempts > 0))) {
-        i++;
-        continue;
-      }
-      out.push(p);
-      this.queue.splice(i, 1);
+    const out = this.fresh.slice(this.head, this.head + max);
+    this.head += out.length;
+    if (this.head > 4096 && this.head * 2 > this.fresh.length) {
+      this.fresh = this.fresh.slice(this.head);
+      this.head = 0;
     }
     return out;
   }
@@ -270,7 +272,7 @@ export class PushSubscription {
         continue;
       }
       p.nextAt = now + delay;
-      this.queue.push(p);
+      this.retries.push(p);
     }
   }
 
@@ -300,7 +302,9 @@ export class PushSubscription {
     this.state = "closed";
     if (this.timer) clearTimeout(this.timer);
     if (this.manual) clearTimeout(this.manual.timer);
-    this.queue.length = 0;
+    this.fresh = [];
+    this.head = 0;
+    this.retries = [];
     this.agent.destroy();
   }
 }
