@@ -185,6 +185,26 @@ describe("e2e azure event grid", { timeout: 120_000 }, () => {
     }
   });
 
+  it("e2e - through the daemon: OPTIONS grants eventgrid.azure.net and refuses another origin; a delivery without the secret gets 401 and nothing is written", async () => {
+    const base = hookUrl.split("?")[0]!;
+    const ok = await fetch(hookUrl, { method: "OPTIONS", headers: { "webhook-request-origin": "eventgrid.azure.net" } });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get("webhook-allowed-origin"), "eventgrid.azure.net");
+    const other = await fetch(hookUrl, { method: "OPTIONS", headers: { "webhook-request-origin": "attacker.example" } });
+    assert.equal(other.status, 403);
+    assert.equal(other.headers.get("webhook-allowed-origin"), null);
+    const validation = JSON.stringify([{ id: "v1", topic: "/subscriptions/x", subject: "", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", eventTime: "2024-01-01T00:00:00Z", data: { validationCode: "c0de" }, dataVersion: "1", metadataVersion: "1" }]);
+    const refused = await fetch(base, { method: "POST", headers: { "content-type": "application/json", "aeg-event-type": "SubscriptionValidation" }, body: validation });
+    assert.equal(refused.status, 401, "a validation event from a sender without the secret is refused");
+    const answered = await fetch(hookUrl, { method: "POST", headers: { "content-type": "application/json", "aeg-event-type": "SubscriptionValidation" }, body: validation });
+    assert.deepEqual(await answered.json(), { validationResponse: "c0de" });
+    const sneaky = { id: "no-secret-1", topic: "/t", subject: "s", eventType: "com.example.sneaky", eventTime: "2024-01-01T00:00:00Z", data: {} };
+    const r = await fetch(base, { method: "POST", headers: { "content-type": "application/json", "aeg-event-type": "Notification" }, body: JSON.stringify([sneaky]) });
+    assert.equal(r.status, 401);
+    await new Promise((res) => setTimeout(res, 500));
+    assert.ok(!natsOut.some((e) => e.attributes["id"] === "no-secret-1"), "nothing was written");
+  });
+
   it("e2e - JetStream → namespace topic → namespace source → HTTP keeps every attribute, extension and data byte, and settles everything", async () => {
     const evs = [...richEvents("j2h"), ...sampleEvents(30, "j2h")];
     for (const e of evs) {
