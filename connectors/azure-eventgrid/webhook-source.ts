@@ -28,6 +28,7 @@ import {
   listenWebhook,
   offerOrRefuse,
   readBody,
+  refuseTooLarge,
   retryAfterSeconds,
   secretMatches,
   sendError as fail,
@@ -81,15 +82,12 @@ export function createEventGridSource(cfg: EventGridSourceConfig, ctx: Connector
       return fail(res, 503, "CEB_SHUTTING_DOWN", "the bridge is stopping", { "retry-after": retryAfter, connection: "close" });
     }
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > cfg.max_body) {
-      req.resume();
-      return fail(res, 413, "CEB_TOO_LARGE", `body of ${declared} bytes is over max_body (${cfg.max_body})`, { connection: "close" });
-    }
+    if (declared > cfg.max_body) return refuseTooLarge(req, res, `body of ${declared} bytes is over max_body (${cfg.max_body})`);
     const authorized = entra ? entra.verify(req.headers.authorization) : Promise.resolve();
     Promise.all([authorized, readBody(req, cfg.max_body)]).then(
       ([, body]) => dispatch(req, res, body),
       (err: unknown) => {
-        if (err instanceof TooLargeError) return fail(res, 413, err.code, err.message, { connection: "close" });
+        if (err instanceof TooLargeError) return refuseTooLarge(req, res, err.message);
         if (err instanceof BridgeError && err.code === "CEB_UNAUTHORIZED") {
           req.resume();
           return fail(res, 401, err.code, err.message);

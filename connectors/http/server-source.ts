@@ -19,6 +19,7 @@ import {
   listenWebhook,
   offerOrRefuse,
   readBody,
+  refuseTooLarge,
   retryAfterSeconds,
   sendError as fail,
   splitTarget,
@@ -58,15 +59,12 @@ export function createHttpSource(cfg: Config, ctx: ConnectorContext): Source {
       return fail(res, 503, "CEB_SHUTTING_DOWN", "the bridge is stopping", { "retry-after": retryAfter, connection: "close" });
     }
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > cfg.max_body) {
-      req.resume();
-      return fail(res, 413, "CEB_TOO_LARGE", `body of ${declared} bytes is over max_body (${cfg.max_body})`, { connection: "close" });
-    }
+    if (declared > cfg.max_body) return refuseTooLarge(req, res, `body of ${declared} bytes is over max_body (${cfg.max_body})`);
     readBody(req, cfg.max_body).then(
       (body) => dispatch(req, res, body),
       (err: unknown) => {
         // A client that went away mid-request gets no answer and nothing is offered to the route.
-        if (err instanceof TooLargeError) fail(res, 413, err.code, err.message, { connection: "close" });
+        if (err instanceof TooLargeError) refuseTooLarge(req, res, err.message);
       },
     );
   }

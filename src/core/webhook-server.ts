@@ -127,9 +127,10 @@ export function offerOrRefuse(inbox: Inbox, received: Received, res: ServerRespo
 /**
  * The CloudEvents webhook abuse-protection handshake (http-webhook §4, used by Event Grid for the
  * CloudEvents schema): an OPTIONS with `WebHook-Request-Origin` from an allowed origin gets 200 with
- * `WebHook-Allowed-Origin` (and `WebHook-Allowed-Rate: *` when a rate was asked); another origin gets
- * 403 and no consent header. `*` in `allowedOrigins` allows any origin. An OPTIONS without the header
- * is a plain preflight and learns only the allowed methods.
+ * `WebHook-Allowed-Origin` and `WebHook-Allowed-Rate: *` (the spec says SHOULD answer a rate even
+ * when none was asked for; we impose none); another origin gets 403 and no consent header. Origins
+ * are DNS names and compare case-insensitively; `*` in `allowedOrigins` allows any. An OPTIONS
+ * without the header is a plain preflight and learns only the allowed methods.
  */
 export function abuseProtectionHandshake(req: IncomingMessage, res: ServerResponse, allowedOrigins: readonly string[]): void {
   const origin = req.headers["webhook-request-origin"];
@@ -137,13 +138,30 @@ export function abuseProtectionHandshake(req: IncomingMessage, res: ServerRespon
     res.writeHead(200, { allow: "POST, OPTIONS" }).end();
     return;
   }
-  if (!allowedOrigins.includes("*") && !allowedOrigins.includes(origin)) {
+  const asked = origin.toLowerCase();
+  if (!allowedOrigins.some((o) => o === "*" || o.toLowerCase() === asked)) {
     sendError(res, 403, "CEB_UNAUTHORIZED", `origin "${origin}" is not in allowed_origins`);
     return;
   }
-  const headers: Record<string, string> = { allow: "POST, OPTIONS", "webhook-allowed-origin": origin };
-  if (req.headers["webhook-request-rate"] !== undefined) headers["webhook-allowed-rate"] = "*";
-  res.writeHead(200, headers).end();
+  res.writeHead(200, { allow: "POST, OPTIONS", "webhook-allowed-origin": origin, "webhook-allowed-rate": "*" }).end();
+}
+
+/**
+ * How much of a refused body we still read and discard so the client sees our 413. A client that
+ * keeps writing into a socket we close gets EPIPE or a reset instead of the answer; past this bound
+ * the connection is cut anyway.
+ */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
+/** Answers 413 and reads the rest of the body (bounded) so the client can read the answer. */
+export function refuseTooLarge(req: IncomingMessage, res: ServerResponse, message: string): void {
+  let discarded = 0;
+  req.on("data", (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DRAIN_LIMIT) req.socket.destroy();
+  });
+  req.resume();
+  sendError(res, 413, "CEB_TOO_LARGE", message);
 }
 
 /** Constant-time comparison of a presented secret with the expected one. */
@@ -164,8 +182,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (done) return;
       size += chunk.length;
       if (size > limit) {
+        // The caller answers 413 and drains the rest (refuseTooLarge).
         done = true;
-        req.resume();
         reject(new TooLargeError(`body is over max_body (${limit} bytes)`));
         return;
       }

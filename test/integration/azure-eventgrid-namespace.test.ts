@@ -46,8 +46,8 @@ sourceConformance("azure_eventgrid_namespace", {
   pausable: true,
   reportsDeliveryCount: true,
   redeliveryTimeoutMs: 15_000,
-  async fresh(tag) {
-    const f = fresh(tag);
+  async fresh(tag, opts) {
+    const f = fresh(tag, {}, opts?.parallelism !== undefined ? { receivers: opts.parallelism } : {});
     return { make: f.make, publish: (events) => publishToNamespace(emu, f.topic.name, events) };
   },
 });
