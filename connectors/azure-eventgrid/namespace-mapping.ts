@@ -47,6 +47,19 @@ export function decodeReceive(text: string, opts: ReceiveDecodeOptions): Receive
   } catch (err) {
     throw new FormatError(`the receive response is not JSON: ${(err as Error).message}`);
   }
+  return decodeReceiveDocument(doc, opts);
+}
+
+/**
+ * As `decodeReceive`, for a response the client already parsed (`onResponse` hands out its
+ * `parsedBody`); `text` is the response text, checked for nesting depth first.
+ */
+export function decodeReceiveParsed(doc: unknown, text: string, opts: ReceiveDecodeOptions): ReceivedDetail[] {
+  checkJsonDepth(text, opts.maxDepth + 3);
+  return decodeReceiveDocument(doc, opts);
+}
+
+function decodeReceiveDocument(doc: unknown, opts: ReceiveDecodeOptions): ReceivedDetail[] {
   const value = isObject(doc) ? doc["value"] : undefined;
   if (!Array.isArray(value)) throw new FormatError('the receive response has no "value" array');
   const out: ReceivedDetail[] = [];

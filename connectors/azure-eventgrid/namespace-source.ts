@@ -18,6 +18,7 @@
  *   Event Grid accepts (0, 10 s, 1 min, 10 min, 1 h; 0 at shutdown).
  * - `deliveryCount` of the broker is the message's delivery count (1 on the first delivery).
  */
+import { DEFAULT_MAX_DEPTH } from "../../src/cloudevents/index.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import type { EntryResult } from "../../src/core/batch-writer.js";
 import { BridgeError } from "../../src/core/errors.js";
@@ -29,7 +30,7 @@ import { sleep } from "../../src/core/sleep.js";
 import type { Inbox, Received, Reservation, Source } from "../../src/core/source.js";
 import { FailureLog, classify, clientOptions, credentialFor } from "./client.js";
 import type { NamespaceSourceConfig } from "./definition.js";
-import { decodeReceive, type ReceivedDetail } from "./namespace-mapping.js";
+import { decodeReceive, decodeReceiveParsed, type ReceiveDecodeOptions, type ReceivedDetail } from "./namespace-mapping.js";
 
 type Verb = "acknowledge" | "release" | "reject";
 
@@ -73,14 +74,15 @@ class NamespaceSource implements Source {
   private readonly leases: LeaseKeeper<string>;
   private readonly settles: SettleBatcher<string, Verb>;
   private readonly failures: FailureLog;
-  private readonly invalidSource: string;
+  private readonly decodeOptions: ReceiveDecodeOptions;
   private up = false;
 
   constructor(
     private readonly cfg: NamespaceSourceConfig,
     private readonly ctx: ConnectorContext,
   ) {
-    this.invalidSource = `${cfg.endpoint.replace(/\/+$/, "")}/topics/${encodeURIComponent(cfg.topic)}/eventsubscriptions/${encodeURIComponent(cfg.subscription)}`;
+    const invalidSource = `${cfg.endpoint.replace(/\/+$/, "")}/topics/${encodeURIComponent(cfg.topic)}/eventsubscriptions/${encodeURIComponent(cfg.subscription)}`;
+    this.decodeOptions = { maxDepth: DEFAULT_MAX_DEPTH, invalidSource };
     this.failures = new FailureLog(ctx.log, "Event Grid receive");
     this.leases = new LeaseKeeper<string>({
       leaseMs: cfg.lock_duration,
@@ -133,10 +135,18 @@ class NamespaceSource implements Source {
     }
   }
 
-  /** One receive call; the events come from the response text (see namespace-mapping.ts). */
+  /**
+   * One receive call. The events are read from the response (namespace-mapping.ts), never from the
+   * client's mapped events. The client's parsed body is taken in `onResponse` and its `value` emptied,
+   * so the client's own mapping of every event (extensions dropped, base64 decoded, dates built)
+   * does no work; the text is kept for the depth check and in case the client parsed nothing.
+   */
   private async receive(max: number, signal: AbortSignal): Promise<ReceivedDetail[]> {
     let text: string | undefined;
+    let parsed: unknown;
     let status = 0;
+    let details: ReceivedDetail[] | undefined;
+    let failure: unknown;
     const waitSeconds = Math.max(1, Math.ceil(this.cfg.max_wait / 1000));
     try {
       await this.receiver!.receiveEvents({
@@ -144,17 +154,27 @@ class NamespaceSource implements Source {
         maxWaitTime: waitSeconds,
         abortSignal: signal,
         requestOptions: { timeout: waitSeconds * 1000 + this.cfg.timeout },
-        onResponse: (r: { status: number; bodyAsText?: string | null }) => {
+        onResponse: (r: { status: number; bodyAsText?: string | null; parsedBody?: unknown }) => {
           status = r.status;
           text = r.bodyAsText ?? undefined;
+          parsed = r.parsedBody;
+          if (status !== 200 || text === undefined) return;
+          try {
+            details = typeof parsed === "object" && parsed !== null ? decodeReceiveParsed(parsed, text, this.decodeOptions) : decodeReceive(text, this.decodeOptions);
+          } catch (err) {
+            failure = err;
+          }
+          if (details && typeof parsed === "object" && parsed !== null && Array.isArray((parsed as { value?: unknown }).value)) {
+            (parsed as { value: unknown[] }).value = [];
+          }
         },
       });
     } catch (err) {
-      // The client maps the events after `onResponse`; if only its mapping failed, the text is ours.
-      if (status !== 200 || text === undefined) throw err;
+      // The client maps the events after `onResponse`; if only its mapping failed, ours stands.
+      if (status !== 200 || (details === undefined && failure === undefined)) throw err;
     }
-    if (text === undefined) return [];
-    return decodeReceive(text, { maxDepth: 64, invalidSource: this.invalidSource });
+    if (failure !== undefined) throw failure;
+    return details ?? [];
   }
 
   private handle(d: ReceivedDetail, room: Reservation, grantedAt: number): void {

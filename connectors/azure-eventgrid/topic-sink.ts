@@ -25,6 +25,7 @@ import { batchBody } from "./namespace-mapping.js";
 type Publisher = { send(events: unknown[], options: Record<string, unknown>): Promise<void> };
 
 const CE_BATCH = "application/cloudevents-batch+json; charset=utf-8";
+const now = (): string => new Date().toISOString();
 const EG_JSON = "application/json; charset=utf-8";
 
 export function createEventGridSink(cfg: EventGridSinkConfig, ctx: ConnectorContext): Sink {
@@ -78,7 +79,7 @@ class EventGridSink implements Sink {
     try {
       json =
         this.cfg.schema === "eventgrid"
-          ? JSON.stringify(cloudEventToEventGrid(event, { now: () => new Date().toISOString(), ...(this.domainTopic ? { domainTopic: this.domainTopic.render(event) } : {}) }))
+          ? JSON.stringify(cloudEventToEventGrid(event, this.domainTopic ? { now, domainTopic: this.domainTopic.render(event) } : { now }))
           : serializeStructured(event);
     } catch (err) {
       return Promise.reject(err);

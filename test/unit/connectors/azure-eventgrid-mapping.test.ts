@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { cloudEventToEventGrid, eventGridToCloudEvent } from "../../../connectors/azure-eventgrid/mapping.js";
-import { batchBody, decodeReceive } from "../../../connectors/azure-eventgrid/namespace-mapping.js";
+import { batchBody, decodeReceive, decodeReceiveParsed } from "../../../connectors/azure-eventgrid/namespace-mapping.js";
 import { decodePush, type DistinctHeaders } from "../../../connectors/azure-eventgrid/webhook-decode.js";
 import { serializeStructured, toJsonObject, type AttributeValue, type CloudEvent } from "../../../src/cloudevents/index.js";
 import { REPO_ROOT } from "../../support/daemon.js";
@@ -221,6 +221,13 @@ describe("azure-eventgrid mapping - namespace receive envelope", () => {
     assert.throws(() => decodeReceive('{"value":[{"event":{}}]}', opts), /lockToken/);
     assert.throws(() => decodeReceive("{", opts), /not JSON/);
     assert.deepEqual(decodeReceive('{"value":[]}', opts), []);
+  });
+
+  it("azure-eventgrid mapping - a response the client already parsed decodes the same, and its text is still depth-checked", () => {
+    const text = JSON.stringify({ value: [{ brokerProperties: { lockToken: "t", deliveryCount: 1 }, event: { specversion: "1.0", id: "p1", source: "urn:s", type: "t", ext: 1 } }] });
+    assert.deepEqual(decodeReceiveParsed(JSON.parse(text), text, opts), decodeReceive(text, opts));
+    const deep = JSON.stringify({ value: [{ brokerProperties: { lockToken: "t" }, event: { specversion: "1.0", id: "d", source: "s", type: "t", data: JSON.parse("[".repeat(70) + "]".repeat(70)) } }] });
+    assert.throws(() => decodeReceiveParsed(JSON.parse(deep), deep, opts), (e: Error & { code?: string }) => e.code === "CEB_TOO_LARGE");
   });
 
   it("azure-eventgrid mapping - batch body joins event texts into a JSON array", () => {
