@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { eventGridSource } from "../../connectors/azure-eventgrid/definition.js";
 import { hostAllowed } from "../../connectors/azure-eventgrid/webhook-source.js";
-import { toJsonObject, type CloudEvent } from "../../src/cloudevents/index.js";
+import { toJsonObject } from "../../src/cloudevents/index.js";
 import type { Source } from "../../src/core/source.js";
 import { startEventGridEmulator, type BasicTopic } from "../emulators/eventgrid/index.js";
 import { sourceFactory } from "../support/component.js";
