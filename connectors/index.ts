@@ -4,6 +4,7 @@
  * Only `src/main.ts` imports this file.
  */
 import { Registry } from "../src/core/connector.js";
+import { eventGridSink, eventGridSource, namespaceSink, namespaceSource } from "./azure-eventgrid/definition.js";
 import { fileSink } from "./file/definition.js";
 import { pubsubSink, pubsubSource } from "./gcp-pubsub/definition.js";
 import { httpSink, httpSource } from "./http/definition.js";
@@ -24,5 +25,9 @@ export function builtinRegistry(): Registry {
     .register(mqttSource)
     .register(mqttSink)
     .register(pubsubSource)
-    .register(pubsubSink);
+    .register(pubsubSink)
+    .register(eventGridSource)
+    .register(eventGridSink)
+    .register(namespaceSource)
+    .register(namespaceSink);
 }

@@ -17,11 +17,9 @@
  * (400 naming the field, 403 at the limit, 404, 503 when the state file cannot be written).
  * Error bodies: `{"error": CODE, "message": …, "field"?: JSON pointer, "position"?: offset in CESQL}`.
  */
-import { readFileSync } from "node:fs";
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import { bearerMatches } from "../core/bearer.js";
-import { BridgeError, SubscriptionInvalidError } from "../core/errors.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { BridgeError, SubscriptionInvalidError, TooLargeError } from "../core/errors.js";
+import { closeServer, listenWebhook, readBody, refuseTooLarge, secretMatches, splitTarget } from "../core/webhook-server.js";
 import type { Logger } from "../core/logger.js";
 import { ApiError, type SubscriptionManager } from "./manager.js";
 
@@ -31,9 +29,9 @@ export interface ApiServer {
 }
 
 export interface ApiListen {
-  readonly host: string;
-  readonly port: number;
-  readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string | undefined } | undefined;
+  /** `host:port`. */
+  readonly listen: string;
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string } | undefined;
 }
 
 const COLLECTION_ALLOW = "GET, POST, OPTIONS";
@@ -49,43 +47,17 @@ export async function startSubscriptionsApi(manager: SubscriptionManager, listen
       send(res, 500, { error: "CEB_INTERNAL", message: "internal error" });
     });
   };
-  const server: Server = listen.tls
-    ? createHttpsServer(
-        {
-          cert: readFileSync(listen.tls.cert),
-          key: readFileSync(listen.tls.key),
-          ...(listen.tls.ca ? { ca: readFileSync(listen.tls.ca), requestCert: true, rejectUnauthorized: true } : {}),
-        },
-        handler,
-      )
-    : createHttpServer(handler);
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 120_000;
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const server = await listenWebhook(listen.listen, listen.tls, handler, (err) => log.error({ err }, "subscriptions API: unexpected error (a bug)"));
   const addr = server.address();
-  const address = typeof addr === "object" && addr ? `${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}` : `${listen.host}:${listen.port}`;
-  return {
-    address,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const address = typeof addr === "object" && addr ? `${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}` : listen.listen;
+  return { address, close: () => closeServer(server) };
 }
 
 type Route = { kind: "streams" } | { kind: "collection"; stream: string } | { kind: "item"; stream: string; id: string };
 
 /** The request target → what it names; undefined for any other path. */
 export function route(target: string): Route | undefined {
-  const path = target.split(/[?#]/, 1)[0]!;
+  const { path } = splitTarget(target);
   const parts = path.split("/");
   if (parts[0] !== "" || parts.some((p, i) => i > 0 && p === "")) return undefined;
   let segs: string[];
@@ -104,7 +76,9 @@ export function route(target: string): Route | undefined {
 async function handle(manager: SubscriptionManager, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const settings = manager.settings;
   const token = settings.auth?.bearer;
-  if (token !== undefined && !bearerMatches(req.headers.authorization, null, token)) {
+  // Only the header: a token in the query string ends up in access logs.
+  const given = req.headers.authorization?.startsWith("Bearer ") ? req.headers.authorization.slice(7).trim() : undefined;
+  if (token !== undefined && !secretMatches(given, token)) {
     discard(req);
     return send(res, 401, { error: "CEB_UNAUTHORIZED", message: "missing or wrong bearer token" }, { "www-authenticate": 'Bearer realm="cebridge-subscriptions"' });
   }
@@ -138,6 +112,7 @@ async function handle(manager: SubscriptionManager, req: IncomingMessage, res: S
     if (method === "DELETE") return send(res, 200, await manager.remove(r.stream, r.id));
     return send(res, 200, manager.get(r.stream, r.id));
   } catch (err) {
+    if (err instanceof ApiError && err.status === 413) return refuseTooLarge(req, res, err.message);
     if (err instanceof ApiError) return sendError(res, err.status, err.error);
     if (err instanceof SubscriptionInvalidError) return sendError(res, 400, err);
     throw err;
@@ -152,28 +127,16 @@ async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
     throw new ApiError(415, new BridgeError("CEB_UNSUPPORTED_MEDIA", `send the subscription as application/json${type ? `, not ${clip(type)}` : ""}`, false));
   }
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > max) {
-    discard(req);
-    throw new ApiError(413, new BridgeError("CEB_TOO_LARGE", `body of ${declared} bytes is over max_body (${max})`, false));
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  await new Promise<void>((resolve, reject) => {
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > max) over = true;
-      else chunks.push(c);
-      if (size > max + DRAIN_LIMIT) req.socket.destroy();
-    });
-    req.on("end", () => resolve());
-    req.on("error", reject);
-    req.on("aborted", () => reject(new Error("client went away")));
-  });
-  if (over) throw new ApiError(413, new BridgeError("CEB_TOO_LARGE", `body is over max_body (${max} bytes)`, false));
-  const text = Buffer.concat(chunks).toString("utf8");
+  if (declared > max) throw new ApiError(413, new TooLargeError(`body of ${declared} bytes is over max_body (${max})`));
+  let body: Buffer;
   try {
-    return JSON.parse(text);
+    body = await readBody(req, max);
+  } catch (err) {
+    if (err instanceof TooLargeError) throw new ApiError(413, err);
+    throw err;
+  }
+  try {
+    return JSON.parse(body.toString("utf8"));
   } catch (err) {
     throw new ApiError(400, new BridgeError("CEB_FORMAT", `the body is not valid JSON: ${clip((err as Error).message)}`, false));
   }

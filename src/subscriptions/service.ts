@@ -6,7 +6,6 @@
 import type { BridgeConfig } from "../config/schema.js";
 import type { Registry } from "../core/connector.js";
 import type { Logger } from "../core/logger.js";
-import { splitHostPort } from "../core/net.js";
 import type { Registry as PromRegistry } from "prom-client";
 import { startSubscriptionsApi, type ApiServer } from "./api.js";
 import { SubscriptionManager } from "./manager.js";
@@ -86,7 +85,7 @@ export class SubscriptionService {
   }
 
   private async listen(config: SubscriptionsConfig): Promise<void> {
-    this.api = await startSubscriptionsApi(this.manager, { ...splitHostPort(config.listen), tls: config.tls }, this.deps.log.child({ component: "subscriptions-api" }));
+    this.api = await startSubscriptionsApi(this.manager, { listen: config.listen, tls: config.tls }, this.deps.log.child({ component: "subscriptions-api" }));
     this.listening = listenKey(config);
     this.deps.log.info({ address: this.api.address, tls: config.tls !== undefined, mtls: config.tls?.ca !== undefined }, "subscriptions API listening");
   }
@@ -94,4 +93,15 @@ export class SubscriptionService {
 
 function listenKey(c: SubscriptionsConfig): string {
   return JSON.stringify([c.listen, c.tls ?? null]);
+}
+
+/** Why `next` cannot be applied by a hot reload of a daemon running `running` (it then needs a restart). */
+export function subscriptionsReloadProblem(running: BridgeConfig, next: BridgeConfig | undefined): string | undefined {
+  if (!next) return undefined;
+  const a = running.subscriptions;
+  const b = next.subscriptions;
+  if (!a && b) return "adding the subscriptions section needs a restart";
+  if (a && !b) return "removing the subscriptions section needs a restart (its subscriptions stay in the state file)";
+  if (a && b && a.state_dir !== b.state_dir) return "changing state_dir needs a restart";
+  return undefined;
 }
