@@ -5,6 +5,7 @@
  */
 import type { Registry } from "../core/connector.js";
 import type { BridgeConfig } from "./schema.js";
+import { SubscriptionsSchema } from "./subscriptions.js";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -16,6 +17,8 @@ export function secretValues(config: BridgeConfig, registry: Registry): string[]
       if (def) collect(def.schema as unknown as JsonSchema, comp.options, false, out);
     }
   }
+  // The Subscriptions API's token (a subscriber's own credentials never reach the config).
+  if (config.subscriptions) collect(SubscriptionsSchema as unknown as JsonSchema, config.subscriptions, false, out);
   return [...out];
 }
 
