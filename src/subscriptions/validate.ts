@@ -129,8 +129,9 @@ export function readSubscription(body: unknown, ctx: ReadContext): Subscription 
   if (types !== undefined) out.types = readTypes(types);
   const config = m.get("config");
   if (config !== undefined) {
-    const keys = members(config.value, config.at, [], "config");
-    if (keys.size > 0) fail("this manager defines no config keys", [...keys.values()][0]!.at);
+    if (!isObj(config.value)) fail("config must be a JSON object", config.at);
+    const first = Object.keys(config.value)[0];
+    if (first !== undefined) fail("this manager defines no config keys (config must be empty)", config.at + seg(first));
   }
   const filters = m.get("filters");
   if (filters !== undefined) out.filters = readFilters(filters);
