@@ -183,7 +183,9 @@ export class LiveSubscription {
    * and nothing changes), then takes over from the old one, whose in-flight deliveries are cut off.
    */
   async replace(next: StoredSubscription, stream: StreamSettings, commit: () => Promise<void>): Promise<void> {
-    const sinkChanged = sinkKey(next.subscription) !== sinkKey(this.spec);
+    // A suspended subscription (refused, gone, expired) starts afresh on any replace: a new sink, a new handshake.
+    const suspended = this.state === "refused" || this.state === "gone" || this.state === "expired";
+    const sinkChanged = suspended || sinkKey(next.subscription) !== sinkKey(this.spec);
     if (!sinkChanged) {
       await commit();
       this.adopt(next, stream);

@@ -32,6 +32,7 @@ describe("e2e subscriptions API - answers, replace, reload", { timeout: 180_000 
   let ports: { admin: number; source: number; api: number; closed: number };
   const hook = new WebhookReceiver();
   const refusing = new WebhookReceiver();
+  const gone = new WebhookReceiver();
 
   const yaml = (withStream = true) => `
 engine:
@@ -56,7 +57,7 @@ subscriptions:
 ${withStream ? `    orders:
       route: r
       protocols: [HTTP, NATS]
-      allowed_sinks: ["${hook.url}/", "${refusing.url}/", "http://127.0.0.1:${ports.closed}/", "https://hooks.example.com/", "nats://127.0.0.1:${ports.closed}"]
+      allowed_sinks: ["${hook.url}/", "${refusing.url}/", "${gone.url}/", "http://127.0.0.1:${ports.closed}/", "https://hooks.example.com/", "nats://127.0.0.1:${ports.closed}"]
       connect_timeout: 1s
       dead_letter: dlq
 ` : ""}    other:
@@ -70,6 +71,8 @@ ${withStream ? `    orders:
     await hook.start();
     await refusing.start();
     refusing.grant = "refuse";
+    await gone.start();
+    gone.postStatus = 410;
     ports = { admin: await freePort(), source: await freePort(), api: await freePort(), closed: await freePort() };
     admin = `127.0.0.1:${ports.admin}`;
     source = `http://127.0.0.1:${ports.source}/e`;
@@ -85,6 +88,7 @@ ${withStream ? `    orders:
     }
     await hook.close();
     await refusing.close();
+    await gone.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -160,6 +164,44 @@ ${withStream ? `    orders:
     const downHttp = await api.request("POST", coll, { protocol: "HTTP", sink: `http://127.0.0.1:${ports.closed}/x` });
     assert.equal(downHttp.json.error, "CEB_CONNECT");
     assert.deepEqual((await api.request("GET", coll)).json, []);
+  });
+
+  it("a target that answers 410 Gone is dead-lettered once and the subscription suspended (state gone)", async () => {
+    const { id } = await api.create("orders", { protocol: "HTTP", sink: `${gone.url}/retired` });
+    assert.deepEqual(await postEvents(source, [event("gone-1")]), [204]);
+    const status = async (): Promise<any> => (await fetch(`http://${admin}/status`)).json();
+    await waitFor(async () => (await status()).subscriptions.find((s: { id: string }) => s.id === id)?.state === "gone", 10_000, () => daemon.stderr());
+    const dl = readFileSync(join(dir, "dlq.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const letter = dl.find((d) => d.id === "gone-1");
+    assert.equal(letter.cebridgeerror, "CEB_SINK_GONE");
+    assert.equal(letter.cebridgesink, `subscription:${id}`);
+    assert.equal(letter.cebridgeroute, "r");
+    assert.deepEqual(await postEvents(source, [event("gone-2")]), [204]);
+    await sleep(300);
+    assert.equal(gone.requests.filter((r) => r.method === "POST").length, 1, "nothing more was sent after 410");
+    const s = (await status()).subscriptions.find((x: { id: string }) => x.id === id);
+    assert.deepEqual({ failed: s.counters.failed, dead_lettered: s.counters.dead_lettered, dropped: s.counters.dropped }, { failed: 1, dead_lettered: 1, dropped: 1 });
+    assert.equal(s.last_error.code, "CEB_SINK_GONE");
+    assert.equal((await api.request("DELETE", `${coll}/${id}`)).status, 200);
+  });
+
+  it("an access token past accesstokenexpiresutc suspends the subscription (state expired)", async () => {
+    const expires = new Date(Date.now() + 1500).toISOString();
+    const { id } = await api.create("orders", { protocol: "HTTP", sink: `${hook.url}/exp`, sinkcredential: { credentialtype: "ACCESSTOKEN", accesstoken: "short-lived", accesstokenexpiresutc: expires } });
+    const status = async (): Promise<any> => (await fetch(`http://${admin}/status`)).json();
+    assert.equal((await status()).subscriptions.find((s: { id: string }) => s.id === id).state, "active");
+    await waitFor(async () => (await status()).subscriptions.find((s: { id: string }) => s.id === id)?.state === "expired", 10_000, "expired");
+    const before = hook.requests.filter((r) => r.path === "/exp" && r.method === "POST").length;
+    assert.deepEqual(await postEvents(source, [event("exp-1")]), [204]);
+    await sleep(300);
+    assert.equal(hook.requests.filter((r) => r.path === "/exp" && r.method === "POST").length, before);
+    // A replace with a fresh token revives it.
+    const put = await api.request("PUT", `${coll}/${id}`, { protocol: "HTTP", sink: `${hook.url}/exp`, sinkcredential: { credentialtype: "ACCESSTOKEN", accesstoken: "fresh", accesstokenexpiresutc: new Date(Date.now() + 3_600_000).toISOString() } });
+    assert.equal(put.status, 200, put.text);
+    await waitFor(async () => (await status()).subscriptions.find((s: { id: string }) => s.id === id)?.state === "active", 10_000, "active again");
+    assert.deepEqual(await postEvents(source, [event("exp-2")]), [204]);
+    await waitFor(() => hook.requests.some((r) => r.path === "/exp" && r.method === "POST" && r.headers["authorization"] === "Bearer fresh"), 10_000, "delivered with the fresh token");
+    assert.equal((await api.request("DELETE", `${coll}/${id}`)).status, 200);
   });
 
   it("PUT replaces the whole subscription; an absent credential is kept; the state file is written atomically, 0600", async () => {

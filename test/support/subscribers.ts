@@ -77,6 +77,8 @@ export class WebhookReceiver {
   grant: "echo" | "refuse" = "echo";
   allowedRate = "*";
   hang = false;
+  /** Status for POSTs (204 by default); a 2xx records the events, anything else only the request. */
+  postStatus = 204;
   private server: Server | undefined;
   private readonly hung: ServerResponse[] = [];
   port = 0;
@@ -105,9 +107,13 @@ export class WebhookReceiver {
           this.hung.push(res);
           return;
         }
+        if (this.postStatus >= 300) {
+          res.writeHead(this.postStatus).end();
+          return;
+        }
         try {
           this.events.push(...decodeRequest(req.headersDistinct, Buffer.concat(chunks), { maxDepth: 64 }));
-          res.writeHead(204).end();
+          res.writeHead(this.postStatus).end();
         } catch (err) {
           res.writeHead(400).end(String(err));
         }
