@@ -9,18 +9,15 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Static } from "@sinclair/typebox";
 import type { CloudEvent } from "../../src/cloudevents/event.js";
-import { binaryBody, encodeCeHeaders } from "../../src/cloudevents/index.js";
-import { serializeBatch, serializeStructured } from "../../src/cloudevents/json-format.js";
+import { BATCH_JSON_CONTENT_TYPE, binaryBody, encodeCeHeaders, STRUCTURED_JSON_CONTENT_TYPE } from "../../src/cloudevents/index.js";
+import { serializeStructured } from "../../src/cloudevents/json-format.js";
+import { BatchWriter } from "../../src/core/batch-writer.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { SinkError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
-import { BatchCollector } from "./batch.js";
 import type { httpSinkSchema } from "./definition.js";
 
 type Config = Static<typeof httpSinkSchema>;
-
-const STRUCTURED = "application/cloudevents+json; charset=UTF-8";
-const BATCH = "application/cloudevents-batch+json; charset=UTF-8";
 
 export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
   const url = new URL(cfg.url);
@@ -65,9 +62,21 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
     });
   }
 
+  // Batch mode: each event is serialized once, when written; its JSON text is both what counts
+  // toward max_bytes (plus a comma) and what the request body joins. An HTTP batch succeeds or
+  // fails as a whole, so every entry gets the request's result.
   const batcher =
     cfg.mode === "batch"
-      ? new BatchCollector(cfg.batch, (events) => post({ "content-type": BATCH }, serializeBatch(events), AbortSignal.timeout(cfg.timeout)))
+      ? new BatchWriter<string>(
+          { maxEntries: cfg.batch.max_events, maxBytes: cfg.batch.max_bytes, lingerMs: cfg.batch.linger },
+          {
+            size: (json) => Buffer.byteLength(json) + 1,
+            send: async (jsons, signal) => {
+              await post({ "content-type": BATCH_JSON_CONTENT_TYPE }, `[${jsons.join(",")}]`, signal);
+              return jsons.map(() => undefined);
+            },
+          },
+        )
       : undefined;
 
   return {
@@ -77,8 +86,8 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       ctx.setUp(true);
     },
     write(event: CloudEvent, signal: AbortSignal) {
-      if (batcher) return batcher.add(event, signal);
-      if (cfg.mode === "structured") return post({ "content-type": STRUCTURED }, serializeStructured(event), signal);
+      if (batcher) return batcher.write(serializeStructured(event), signal);
+      if (cfg.mode === "structured") return post({ "content-type": STRUCTURED_JSON_CONTENT_TYPE }, serializeStructured(event), signal);
       const { body, contentType } = binaryBody(event);
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of encodeCeHeaders(event, { prefix: "ce-", includeDatacontenttype: false })) headers[name] = value;
@@ -86,7 +95,7 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       return post(headers, body, signal);
     },
     async close() {
-      await batcher?.flushAll();
+      await batcher?.close();
       agent.destroy();
       ctx.setUp(false);
     },

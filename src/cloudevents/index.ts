@@ -5,6 +5,8 @@
  */
 export * from "./event.js";
 export {
+  BATCH_JSON_CONTENT_TYPE,
+  STRUCTURED_JSON_CONTENT_TYPE,
   charsetOf,
   isBatchMediaType,
   isJsonMediaType,
@@ -43,3 +45,4 @@ export { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes
 export type { ContentEncoding } from "./upconvert.js";
 export { INVALID_EVENT_TYPE, invalidEvent } from "./invalid.js";
 export type { InvalidEventInput } from "./invalid.js";
+export { escapeExtensionName } from "./extension-name.js";
