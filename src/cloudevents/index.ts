@@ -36,6 +36,7 @@ export {
   parseBatch,
   parseIfStructured,
   parseStructured,
+  parseStructuredObject,
   serializeBatch,
   serializeStructured,
   toJsonObject,
