@@ -66,6 +66,8 @@ export interface AwsEmulator {
   readonly calls: Map<string, number>;
   /** Requests refused for their signature, with AWS's reason. */
   readonly signatureFailures: string[];
+  /** Requests with a valid signature, per access key id that signed them. */
+  readonly callers: Map<string, number>;
   /** Takes the server down, dropping every open connection; state is kept. */
   stop(): Promise<void>;
   /** Listens again on the same port. */
@@ -92,6 +94,7 @@ export async function startAwsEmulator(opts: AwsEmulatorOptions = {}): Promise<A
   const sts = new StsService(accountId, (id, key) => keys.set(id, key), opts.roles ? new Set(opts.roles) : undefined);
   const calls = new Map<string, number>();
   const signatureFailures: string[] = [];
+  const callers = new Map<string, number>();
 
   const handler = (req: IncomingMessage, res: ServerResponse) => void serve(req, res);
   let server: Server | undefined;
@@ -129,6 +132,7 @@ export async function startAwsEmulator(opts: AwsEmulatorOptions = {}): Promise<A
         }
         if (caller.service !== service) throw new AwsError(403, "InvalidSignatureException", `Credential should be scoped to correct service: '${service}'.`);
         callerKeyId = caller.accessKeyId;
+        callers.set(callerKeyId, (callers.get(callerKeyId) ?? 0) + 1);
       }
       const fault = faults.take(op);
       if (fault?.kind === "drop") {
@@ -206,6 +210,7 @@ export async function startAwsEmulator(opts: AwsEmulatorOptions = {}): Promise<A
     faults,
     calls,
     signatureFailures,
+    callers,
     stop,
     start,
     close: stop,
