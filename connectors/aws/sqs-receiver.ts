@@ -70,7 +70,9 @@ export class SqsPullSource implements Source {
     });
     this.settles = new SettleBatcher<string, Verb>(
       { apply: (verb, handles, delayMs) => (verb === "delete" ? this.delete(handles) : this.visibility(handles, Math.round(delayMs / 1000), "CEB_SETTLE")) },
-      { maxBatch: 10, log: ctx.log },
+      // A delete that cannot reach SQS means a duplicate later; keep trying through a short outage
+      // (100 ms doubling: about 25 s in all). A handle that expired meanwhile fails for good.
+      { maxBatch: 10, attempts: 9, log: ctx.log },
     );
   }
 
