@@ -46,6 +46,7 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
   "config/examples/two-way-nats-mqtt.yaml": { warnings: [], secrets: [] },
   "config/examples/fan-out-with-filters.yaml": { warnings: [], secrets: [] },
   "config/examples/scale-out-jetstream.yaml": { warnings: [], secrets: ["/run/secrets/target-nats-token"] },
+  "config/examples/eventbridge-bridge.yaml": { warnings: [], secrets: ["/run/secrets/aws-secret"] },
 };
 
 const SECRET_VALUE = "example-secret";
@@ -129,6 +130,15 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
   },
   { readme: "connectors/mqtt/README.md", components: [["mqtt", "source"], ["mqtt", "sink"]] },
   { readme: "connectors/http/README.md", components: [["http", "source"], ["http", "sink"]] },
+  {
+    readme: "connectors/aws/README.md",
+    components: [
+      ["aws_eventbridge", "source"],
+      ["aws_eventbridge", "sink"],
+      ["aws_sqs", "source"],
+      ["aws_sqs", "sink"],
+    ],
+  },
 ];
 
 interface Row {
