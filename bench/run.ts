@@ -8,7 +8,7 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
- *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–8)
+ *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–10)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
  *   BENCH_DAEMON_NODE_ARGS="..."  extra node flags for the daemon (diagnostics, e.g. --import a-probe.mjs)
@@ -25,6 +25,7 @@ import { Scope } from "./lib/load.js";
 import { summarize, type ProfileSummary } from "./lib/profile.js";
 import { ForeignCpu } from "./lib/rss.js";
 import { fmtMs, fmtNum, fmtRate, markdownTable, round, table } from "./lib/stats.js";
+import { scenario10, scenario9 } from "./scenarios/aws.js";
 import { scenario1, scenario2 } from "./scenarios/bridges.js";
 import { scenario6 } from "./scenarios/codec.js";
 import type { Ctx, Row, ScenarioResult } from "./scenarios/common.js";
@@ -56,6 +57,8 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "5", title: "Added latency at 1,000 events/s, HTTP → cebridge → NATS core", budgetMs: 60_000, run: scenario5 },
   { id: "6", title: "Codec: cebridge vs the cloudevents SDK", budgetMs: 60_000, run: scenario6 },
   { id: "8", title: "Start-up to /readyz", budgetMs: 60_000, run: scenario8 },
+  { id: "9", title: "HTTP → cebridge → EventBridge (AWS emulator), beside the bare SDK", budgetMs: 120_000, run: scenario9 },
+  { id: "10", title: "SQS (AWS emulator) → cebridge → NATS core, beside the bare SDK", budgetMs: 150_000, run: scenario10 },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,
@@ -248,7 +251,7 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   for (const def of selected) results.push(await runScenario(def, DAEMON_NODE_ARGS));
 
-  const ordered = [...results].sort((a, b) => a.id.localeCompare(b.id));
+  const ordered = [...results].sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
   const rows: Row[] = [];
   for (const s of ordered) {
     if (s.id === "7") {
