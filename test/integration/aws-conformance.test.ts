@@ -62,23 +62,23 @@ sourceConformance("aws_sqs (FIFO, 4 receivers)", {
   redelivers: true,
   pausable: true,
   reportsDeliveryCount: true,
-  async fresh(tag) {
+  async fresh(tag, opts) {
     const q = await createQueue(sqs, `${tag}.fifo`);
     return {
-      make: () => makeSqsSource(sourceOptions(ours, q.url, { receivers: 4 }), testContext(`sqs-${tag}`)),
+      make: () => makeSqsSource(sourceOptions(ours, q.url, { receivers: opts?.parallelism ?? 4 }), testContext(`sqs-${tag}`)),
       publish: (evs) => sendEvents(sqs, q.url, evs),
     };
   },
 });
 
-sourceConformance("aws_sqs (standard queue, 1 receiver)", {
+sourceConformance("aws_sqs (standard queue, 1 receiver unless the case asks for more)", {
   redelivers: true,
   pausable: true,
   reportsDeliveryCount: true,
-  async fresh(tag) {
+  async fresh(tag, opts) {
     const q = await createQueue(sqs, tag);
     return {
-      make: () => makeSqsSource(sourceOptions(ours, q.url, { receivers: 1 }), testContext(`sqs-${tag}`)),
+      make: () => makeSqsSource(sourceOptions(ours, q.url, { receivers: opts?.parallelism ?? 1 }), testContext(`sqs-${tag}`)),
       publish: (evs) => sendEvents(sqs, q.url, evs),
     };
   },
@@ -86,14 +86,14 @@ sourceConformance("aws_sqs (standard queue, 1 receiver)", {
 
 // fauxqs wakes a long poll on a send, not when a delete frees a FIFO group, so it gets a standard
 // queue; one receiver keeps the order the suite checks.
-sourceConformance("aws_sqs (fauxqs)", {
+sourceConformance("aws_sqs (fauxqs, 1 receiver unless the case asks for more)", {
   redelivers: true,
   pausable: true,
   reportsDeliveryCount: true,
-  async fresh(tag) {
+  async fresh(tag, opts) {
     const q = await createQueue(fsqs, tag);
     return {
-      make: () => makeSqsSource(sourceOptions(theirs, q.url, { receivers: 1, wait_time: "1s" }), testContext(`fsqs-${tag}`)),
+      make: () => makeSqsSource(sourceOptions(theirs, q.url, { receivers: opts?.parallelism ?? 1, wait_time: "1s" }), testContext(`fsqs-${tag}`)),
       publish: (evs) => sendEvents(fsqs, q.url, evs),
     };
   },
@@ -103,13 +103,13 @@ sourceConformance("aws_eventbridge (PutEvents → rule → FIFO queue, 4 receive
   redelivers: true,
   pausable: true,
   reportsDeliveryCount: true,
-  async fresh(tag) {
+  async fresh(tag, opts) {
     const q = await createQueue(sqs, `${tag}.fifo`);
     const bus = `bus-${tag}`;
     aws.events.buses.add(bus);
     await ruleToQueue(eb, `r-${tag}`, q.arn, { bus });
     return {
-      make: () => makeEbSource(sourceOptions(ours, q.url, { receivers: 4 }), testContext(`eb-${tag}`)),
+      make: () => makeEbSource(sourceOptions(ours, q.url, { receivers: opts?.parallelism ?? 4 }), testContext(`eb-${tag}`)),
       publish: (evs) => putEvents(eb, evs, bus),
     };
   },
