@@ -15,11 +15,13 @@
  *    source = TopicArn, type `com.amazonaws.sns.notification`, subject = Subject, time = Timestamp,
  *    data = Message, SNS message attributes → extensions `sns<escaped name>`;
  * 4. an EventBridge envelope (a rule's SQS target) → `eventFromEnvelope`;
- * 5. otherwise a plain message (refused with `expect: "eventbridge"`): id = MessageId, source = the
+ * 5. otherwise a plain message: id = MessageId, source = the
  *    queue ARN, type `com.amazonaws.sqs.message`, time = SentTimestamp, data = the body
  *    (`application/json` when it parses, else `text/plain; charset=utf-8`), `partitionkey` =
  *    MessageGroupId, `traceparent` from AWSTraceHeader, message attributes → extensions
  *    `sqs<escaped name>` (see `escapeExtensionName`).
+ * With `expect: "eventbridge"` (the aws_eventbridge source) anything that is neither an EventBridge
+ * event nor a CloudEvent, plain or in SNS, is refused (CEB_FORMAT).
  * A message that cannot become a CloudEvent becomes a `dev.cebridge.invalid` event with `invalid` set.
  *
  * Sending: `binary` puts the data in the body and each attribute in a `ce-<attr>` message attribute
@@ -186,13 +188,14 @@ function snsAttributes(doc: Record<string, unknown>): [string, AttributeValue][]
   return out;
 }
 
-function fromSns(doc: Record<string, unknown>, maxDepth: number): CloudEvent {
+function fromSns(doc: Record<string, unknown>, opts: SqsDecodeOptions, maxDepth: number): CloudEvent {
   const message = doc["Message"] as string;
   const attrs = snsAttributes(doc);
   if (hasCePrefix(attrs.map(([n]) => n))) return binaryEvent(attrs, message, undefined);
   const inner = jsonObjectOf(message, maxDepth);
   if (inner && Object.hasOwn(inner, "specversion")) return parseStructuredObject(inner);
   if (inner && isEventBridgeEnvelope(inner)) return eventFromEnvelope(inner);
+  if (opts.expect === "eventbridge") throw notEventBridge("an SNS notification whose message");
   const attributes: Record<string, AttributeValue> = {
     specversion: "1.0",
     id: doc["MessageId"] as string,
@@ -239,13 +242,15 @@ function decodeOrThrow(m: SqsInbound, opts: SqsDecodeOptions): CloudEvent {
   const doc = jsonObjectOf(m.body, maxDepth);
   if (doc) {
     if (Object.hasOwn(doc, "specversion")) return parseStructuredObject(doc);
-    if (isSnsNotification(doc)) return fromSns(doc, maxDepth);
+    if (isSnsNotification(doc)) return fromSns(doc, opts, maxDepth);
     if (isEventBridgeEnvelope(doc)) return eventFromEnvelope(doc);
   }
-  if (opts.expect === "eventbridge") {
-    throw new FormatError("the message is not an EventBridge event (no version, id, detail-type, source and detail object), nor a CloudEvent");
-  }
+  if (opts.expect === "eventbridge") throw notEventBridge("the message");
   return plainEvent(m, opts, maxDepth, doc !== undefined);
+}
+
+function notEventBridge(what: string): FormatError {
+  return new FormatError(`${what} is not an EventBridge event (no version, id, detail-type, source and detail object), nor a CloudEvent`);
 }
 
 /** Native metadata kept in an invalid-message event. */

@@ -251,6 +251,12 @@ const cases: Case[] = [
     invalid: /CEB_FORMAT.*not an EventBridge event/,
   },
   {
+    name: "aws_eventbridge refuses an SNS notification that carries no EventBridge event",
+    msg: msg(JSON.stringify(SNS_NOTIFICATION)),
+    options: { expect: "eventbridge" },
+    invalid: /CEB_FORMAT.*SNS notification whose message is not an EventBridge event/,
+  },
+  {
     name: "aws_eventbridge still takes a CloudEvent body",
     msg: msg('{"specversion":"1.0","id":"s4","source":"urn:s","type":"t"}'),
     options: { expect: "eventbridge" },
