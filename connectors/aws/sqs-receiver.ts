@@ -6,7 +6,7 @@
  *   (`inbox.reserve(1, max_messages)`) and asks SQS for no more messages than it holds, so together
  *   they never hold more messages than the route's window.
  * - Lease: while a message is in flight the kit's lease keeper extends its visibility
- *   (ChangeMessageVisibilityBatch, `visibility_timeout` from now) once half of it has passed, so a
+ *   (ChangeMessageVisibilityBatch, `visibility_timeout` from now) once a third of it has passed, so a
  *   slow sink does not make SQS hand the message to another consumer; SQS allows 12 h in all.
  * - Settle, through the kit's settle batcher (calls of up to 10 handles per turn): delivered,
  *   dead-lettered and rejected → DeleteMessageBatch; errored → ChangeMessageVisibilityBatch with the
@@ -63,6 +63,9 @@ export class SqsPullSource implements Source {
     this.visibilityS = Math.max(1, Math.ceil(cfg.visibility_timeout / 1000));
     this.leases = new LeaseKeeper<string>({
       leaseMs: this.visibilityS * 1000,
+      // Extend once a third of the visibility has passed, not half: the call must land before the
+      // timeout even on a loaded host, and SQS started the clock a little before we saw the message.
+      marginMs: (this.visibilityS * 1000 * 2) / 3,
       maxHoldMs: MAX_VISIBILITY_MS,
       maxBatch: 10,
       extend: (handles) => this.visibility(handles, this.visibilityS, "CEB_LEASE_LOST"),

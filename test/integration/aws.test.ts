@@ -211,14 +211,14 @@ describe("aws_sqs sink", { timeout: 60_000 }, () => {
 describe("aws sources", { timeout: 90_000 }, () => {
   it("aws_sqs source - a slow route keeps its message invisible (visibility extended) and gets it once", async () => {
     const q = await createQueue(sqs, uniqueTag("slow"));
-    const inbox = new FakeInbox({ script: async () => (await sleep(3_500), DELIVERED_OUTCOME) });
-    const src = makeSqsSource({ ...conn(), queue_url: q.url, visibility_timeout: "1s", wait_time: "1s", receivers: 2 }, testContext());
+    const inbox = new FakeInbox({ script: async () => (await sleep(5_000), DELIVERED_OUTCOME) });
+    const src = makeSqsSource({ ...conn(), queue_url: q.url, visibility_timeout: "2s", wait_time: "1s", receivers: 2 }, testContext());
     const extendsBefore = aws.calls.get("sqs.ChangeMessageVisibilityBatch") ?? 0;
     await src.start(inbox);
     try {
       await sendEvents(sqs, q.url, sampleEvents(3, uniqueTag("slow")));
       await inbox.waitForSettled(3, 15_000);
-      await sleep(1_500);
+      await sleep(2_500);
       assert.equal(inbox.offers.length, 3, "no message came twice");
       assert.ok((aws.calls.get("sqs.ChangeMessageVisibilityBatch") ?? 0) - extendsBefore >= 3, "visibility was extended while the route worked");
       await waitFor(() => aws.sqs.queues.get(q.url.split("/").pop()!)!.messages.size === 0, 5_000, "deleted after delivery");
