@@ -20,7 +20,7 @@ import type { SdkAwsResult, SdkAwsTask } from "../baselines/sdk-aws.js";
 import { runFlow, startWatch, startWorker } from "../lib/load.js";
 import type { FlowResult, WatchResult } from "../lib/protocol.js";
 import { RssSampler } from "../lib/rss.js";
-import type { AwsEmulatorTask } from "../workers/aws-emulator.js";
+import type { AwsEmulatorTask, EmulatorStats } from "../workers/aws-emulator.js";
 import { counterNote, cpuNote, daemonDetails, flowNote, flowTimeout, medianOf, own, ratesNote, ratio, roundsOf, withDaemon, type Ctx, type DaemonRun } from "./common.js";
 
 process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
@@ -28,14 +28,34 @@ process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
 const KEY_ID = "AKIDBENCH";
 const SECRET = "bench-secret";
 
-async function emulator(ctx: Ctx, queues: Record<string, Record<string, string>>, buses: string[]): Promise<{ url: string; pid: number }> {
+interface Emulator {
+  readonly url: string;
+  readonly pid: number;
+  /** PutEvents calls and entries since the last call, requests per operation since start. */
+  stats(): Promise<EmulatorStats>;
+}
+
+async function emulator(ctx: Ctx, queues: Record<string, Record<string, string>>, buses: string[]): Promise<Emulator> {
   const port = await freePort();
   const w = startWorker<never>("workers/aws-emulator.js", { port, keyId: KEY_ID, secret: SECRET, queues, buses } satisfies AwsEmulatorTask, {
     scope: ctx.scope,
     timeoutMs: ctx.scope.remaining(),
   });
   const info = await w.ready;
-  return { url: String(info?.["url"]), pid: Number(info?.["pid"]) };
+  return {
+    url: String(info?.["url"]),
+    pid: Number(info?.["pid"]),
+    stats: () =>
+      new Promise<EmulatorStats>((resolve) => {
+        const on = (m: { type?: string; stats?: EmulatorStats }) => {
+          if (m?.type !== "stats") return;
+          w.child.off("message", on);
+          resolve(m.stats!);
+        };
+        w.child.on("message", on);
+        w.child.send({ type: "stats" });
+      }),
+  };
 }
 
 function connection(url: string): string {
@@ -65,16 +85,20 @@ routes:
 `;
   const base: SdkAwsResult[] = [];
   const flows: FlowResult[] = [];
+  const perCall: number[] = [];
   const run = await withDaemon(ctx, yaml, async () => {
     for (let r = 0; r < rounds; r++) {
       ctx.log(`9: round ${r + 1}/${rounds}: bare SDK PutEvents, then HTTP → cebridge → EventBridge`);
       base.push(await sdkBaseline(ctx, { mode: "put-events", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, bus: "bench", count, warmup, concurrency: 8, tag: `s9sdk${r}` }, flowTimeout(ctx, 20_000)));
+      await emu.stats();
       flows.push(
         await runFlow(
           { tag: `s9r${r}`, pub: { kind: "http", url: `http://127.0.0.1:${hport}/`, mode: "binary", connections }, sub: { kind: "none" }, count, warmup, window: connections, timeoutMs: flowTimeout(ctx, 20_000), stallMs: 5000 },
           ctx.scope,
         ),
       );
+      const st = await emu.stats();
+      perCall.push(st.putEventsCalls > 0 ? st.putEventsEntries / st.putEventsCalls : Number.NaN);
     }
   });
   emuRss.stop();
@@ -82,7 +106,7 @@ routes:
   const b = medianOf(base);
   res.details["rounds"] = rounds;
   res.details["baseline"] = base;
-  res.details["cebridge"] = { flows, daemon: daemonDetails(run) };
+  res.details["cebridge"] = { flows, entriesPerPutEvents: perCall, daemon: daemonDetails(run) };
   res.details["emulatorPeakRssMb"] = emuRss.peak;
   res.rows.push(
     {
@@ -95,7 +119,15 @@ routes:
       baseline: b.rate,
       ratio: ratio(f.rate, b.rate),
       target: "info",
-      note: [`rounds ${ratesNote(flows)} vs bare SDK PutEvents ${ratesNote(base)}`, cpuNote(run), counterNote(run), ...flows.map(flowNote).filter(Boolean)].filter(Boolean).join(", "),
+      note: [
+        `rounds ${ratesNote(flows)} vs bare SDK PutEvents ${ratesNote(base)}`,
+        `${perCall.map((n) => n.toFixed(1)).join("/")} entries per PutEvents`,
+        cpuNote(run),
+        counterNote(run),
+        ...flows.map(flowNote).filter(Boolean),
+      ]
+        .filter(Boolean)
+        .join(", "),
     },
     {
       id: "9 sdk",
@@ -148,6 +180,7 @@ routes:
   const base: SdkAwsResult[] = [];
   const drains: WatchResult[] = [];
   const daemons: DaemonRun<unknown>[] = [];
+  const calls: { receives: number; deletes: number; extends: number }[] = [];
   for (let r = 0; r < rounds; r++) {
     ctx.log(`10: round ${r + 1}/${rounds}: pre-load ${count} messages twice; drain one with the bare SDK, the other through cebridge`);
     const tag = `s10r${r}`;
@@ -156,7 +189,11 @@ routes:
     await preload(emu.url, queue("drain"), tag, count);
     const watch = startWatch({ tag, sub: { kind: "nats", url: nats.url, subject: "bench.sqs" }, count, timeoutMs: flowTimeout(ctx, 30_000), stallMs: 5000 }, ctx.scope);
     await watch.ready;
+    const before = (await emu.stats()).requests;
     const run = await withDaemon(ctx, yaml, () => watch.result);
+    const after = (await emu.stats()).requests;
+    const delta = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
+    calls.push({ receives: delta("sqs.ReceiveMessage"), deletes: delta("sqs.DeleteMessageBatch"), extends: delta("sqs.ChangeMessageVisibilityBatch") });
     drains.push(run.value);
     daemons.push(run);
   }
@@ -166,7 +203,7 @@ routes:
   const last = daemons[daemons.length - 1]!;
   res.details["rounds"] = rounds;
   res.details["baseline"] = base;
-  res.details["cebridge"] = { drains, daemons: daemons.map(daemonDetails) };
+  res.details["cebridge"] = { drains, calls, daemons: daemons.map(daemonDetails) };
   res.details["emulatorPeakRssMb"] = emuRss.peak;
   res.rows.push(
     {
@@ -179,6 +216,7 @@ routes:
       target: "info",
       note: [
         `rounds ${ratesNote(drains)} vs bare SDK receive+delete ${ratesNote(base)}`,
+        `${calls.map((c) => (count / Math.max(1, c.deletes)).toFixed(1)).join("/")} messages per DeleteMessageBatch, ${calls.map((c) => c.receives).join("/")} receives`,
         drains.some((x) => x.received < count) ? `received ${drains.map((x) => x.received).join("/")} of ${count}` : undefined,
         drains.some((x) => x.duplicates > 0) ? `${drains.map((x) => x.duplicates).join("/")} dup` : undefined,
         cpuNote(last),

@@ -102,7 +102,10 @@ export async function startAwsEmulator(opts: AwsEmulatorOptions = {}): Promise<A
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const gone = new AbortController();
-    res.once("close", () => gone.abort());
+    // Only a client that left before the answer aborts (a long poll then ends without taking anything).
+    res.once("close", () => {
+      if (!res.writableFinished) gone.abort();
+    });
     let body: Buffer;
     try {
       body = await readBody(req);
