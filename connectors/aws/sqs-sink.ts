@@ -14,7 +14,7 @@ import type { Sink } from "../../src/core/sink.js";
 import { scrub, sinkErrorOf } from "./aws-errors.js";
 import { clientConfig, secretsOf } from "./client.js";
 import type { SqsSinkConfig } from "./definition.js";
-import { encodeSqsMessage, sqsMessageSize, type SqsOutbound } from "./sqs-mapping.js";
+import { encodeSqsMessage, sqsMessageSize, type SqsOutbound } from "./sqs-encode.js";
 
 export function createSqsSink(cfg: SqsSinkConfig, ctx: ConnectorContext): Sink {
   return new SqsSink(cfg, ctx);

@@ -13,7 +13,8 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { encodePutEventsEntry } from "../../connectors/aws/eventbridge-mapping.js";
-import { decodeSqsMessage, encodeSqsMessage, type SqsAttribute, type SqsDecodeOptions } from "../../connectors/aws/sqs-mapping.js";
+import { encodeSqsMessage } from "../../connectors/aws/sqs-encode.js";
+import { decodeSqsMessage, type SqsAttribute, type SqsDecodeOptions } from "../../connectors/aws/sqs-mapping.js";
 import type { CloudEvent } from "../../src/cloudevents/index.js";
 
 process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";

@@ -7,17 +7,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
-import {
-  decodeSqsMessage,
-  deduplicationId,
-  encodeSqsMessage,
-  isSqsText,
-  queueArnFromUrl,
-  sqsMessageSize,
-  type SqsAttribute,
-  type SqsDecodeOptions,
-  type SqsInbound,
-} from "../../../connectors/aws/sqs-mapping.js";
+import { deduplicationId, encodeSqsMessage, isSqsText, sqsMessageSize } from "../../../connectors/aws/sqs-encode.js";
+import { decodeSqsMessage, queueArnFromUrl, type SqsAttribute, type SqsDecodeOptions, type SqsInbound } from "../../../connectors/aws/sqs-mapping.js";
 import { SinkError } from "../../../src/core/errors.js";
 import { serializeStructured, type AttributeValue, type CloudEvent } from "../../../src/cloudevents/index.js";
 import { assertSameEvent, dataBytes, richEvents, sampleEvents } from "../../support/events.js";
