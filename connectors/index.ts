@@ -6,6 +6,7 @@
 import { Registry } from "../src/core/connector.js";
 import { eventBridgeSink, eventBridgeSource, sqsSink, sqsSource } from "./aws/definition.js";
 import { fileSink } from "./file/definition.js";
+import { pubsubSink, pubsubSource } from "./gcp-pubsub/definition.js";
 import { httpSink, httpSource } from "./http/definition.js";
 import { mqttSink, mqttSource } from "./mqtt/definition.js";
 import { jetstreamSink, jetstreamSource, natsSink, natsSource } from "./nats/definition.js";
@@ -23,6 +24,8 @@ export function builtinRegistry(): Registry {
     .register(jetstreamSink)
     .register(mqttSource)
     .register(mqttSink)
+    .register(pubsubSource)
+    .register(pubsubSink)
     .register(eventBridgeSource)
     .register(eventBridgeSink)
     .register(sqsSource)

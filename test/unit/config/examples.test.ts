@@ -46,6 +46,7 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
   "config/examples/two-way-nats-mqtt.yaml": { warnings: [], secrets: [] },
   "config/examples/fan-out-with-filters.yaml": { warnings: [], secrets: [] },
   "config/examples/scale-out-jetstream.yaml": { warnings: [], secrets: ["/run/secrets/target-nats-token"] },
+  "config/examples/pubsub-jetstream.yaml": { warnings: [], secrets: [] },
   "config/examples/eventbridge-bridge.yaml": { warnings: [], secrets: ["/run/secrets/aws-secret"] },
 };
 
@@ -130,6 +131,7 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
   },
   { readme: "connectors/mqtt/README.md", components: [["mqtt", "source"], ["mqtt", "sink"]] },
   { readme: "connectors/http/README.md", components: [["http", "source"], ["http", "sink"]] },
+  { readme: "connectors/gcp-pubsub/README.md", components: [["gcp_pubsub", "source"], ["gcp_pubsub", "sink"]] },
   {
     readme: "connectors/aws/README.md",
     components: [
