@@ -24,18 +24,18 @@
  * event nor a CloudEvent, plain or in SNS, is refused (CEB_FORMAT).
  * A message that cannot become a CloudEvent becomes a `dev.cebridge.invalid` event with `invalid` set.
  */
-import { EventValidationError, FormatError, asBridgeError } from "../../src/core/errors.js";
+import { FormatError, asBridgeError } from "../../src/core/errors.js";
 import type { Decoded } from "../../src/core/source.js";
 import {
   checkJsonDepth,
   cloneAttributes,
   CORE_ATTRIBUTES,
+  decodeCeHeaders,
   DEFAULT_MAX_DEPTH,
   escapeExtensionName,
   eventFromBinary,
   invalidEvent,
   isStructuredMediaType,
-  isValidAttributeName,
   parseStructured,
   parseStructuredObject,
   validateEvent,
@@ -129,30 +129,31 @@ function isJsonText(text: string, maxDepth: number): boolean {
   }
 }
 
-/** Binary mode from `ce-` attributes: `entries` are [name, value, isNumber] as carried. */
-function binaryEvent(entries: readonly (readonly [string, AttributeValue])[], body: string, contentType: string | undefined): CloudEvent {
-  const strings: Record<string, string> = {};
-  const integers: [string, number][] = [];
-  let ct = contentType;
+/**
+ * Binary mode from `ce-` attributes (`entries` are [name, value] as carried, Numbers already typed):
+ * the shared `ce-` codec reads the names (values as they are: SQS and SNS values are Unicode, with no
+ * encoding defined), `content-type` is the fallback for `datacontenttype`, and an extension that
+ * travelled as a `Number` comes back an Integer.
+ */
+function binaryEvent(entries: readonly (readonly [string, AttributeValue])[], body: string): CloudEvent {
+  const strings: [string, string][] = [];
+  const integers = new Map<string, number>();
+  let ct: string | undefined;
   for (const [name, value] of entries) {
     const lower = name.toLowerCase();
-    if (lower === "content-type") {
-      ct ??= String(value);
-      continue;
-    }
-    if (!lower.startsWith("ce-")) continue;
-    const attr = lower.slice(3);
-    if (!isValidAttributeName(attr)) throw new EventValidationError(`message attribute "${name}": "${attr}" is not a valid attribute name (lower-case a-z, 0-9)`, attr);
-    if (Object.hasOwn(strings, attr)) throw new EventValidationError(`message attribute "${name}": attribute "${attr}" appears more than once`, attr);
-    strings[attr] = String(value);
-    if (typeof value === "number" && !CORE_ATTRIBUTES.has(attr)) integers.push([attr, value]);
+    if (lower === "content-type") ct ??= String(value);
+    strings.push([name, String(value)]);
+    if (typeof value === "number" && lower.startsWith("ce-")) integers.set(lower.slice(3), value);
   }
-  const explicit = strings["datacontenttype"];
-  const ev = eventFromBinary(strings, Buffer.from(body, "utf8"), explicit !== undefined ? undefined : ct);
-  if (integers.length === 0) return ev;
-  const attributes = cloneAttributes(ev.attributes);
-  for (const [k, v] of integers) attributes[k] = v;
-  return validateEvent({ attributes, data: ev.data });
+  const attrs = decodeCeHeaders(strings, "ce-", { percent: false });
+  const ev = eventFromBinary(attrs, Buffer.from(body, "utf8"), attrs["datacontenttype"] !== undefined ? undefined : ct);
+  let attributes: Record<string, AttributeValue> | undefined;
+  for (const [k, v] of integers) {
+    if (CORE_ATTRIBUTES.has(k) || ev.attributes[k] !== String(v)) continue;
+    attributes ??= cloneAttributes(ev.attributes);
+    attributes[k] = v;
+  }
+  return attributes ? validateEvent({ attributes, data: ev.data }) : ev;
 }
 
 function hasCePrefix(names: Iterable<string>): boolean {
@@ -180,7 +181,7 @@ function snsAttributes(doc: Record<string, unknown>): [string, AttributeValue][]
 function fromSns(doc: Record<string, unknown>, opts: SqsDecodeOptions, maxDepth: number): CloudEvent {
   const message = doc["Message"] as string;
   const attrs = snsAttributes(doc);
-  if (hasCePrefix(attrs.map(([n]) => n))) return binaryEvent(attrs, message, undefined);
+  if (hasCePrefix(attrs.map(([n]) => n))) return binaryEvent(attrs, message);
   const inner = jsonObjectOf(message, maxDepth);
   if (inner && Object.hasOwn(inner, "specversion")) return parseStructuredObject(inner);
   if (inner && isEventBridgeEnvelope(inner)) return eventFromEnvelope(inner);
@@ -223,7 +224,6 @@ function decodeOrThrow(m: SqsInbound, opts: SqsDecodeOptions): CloudEvent {
     return binaryEvent(
       Object.entries(m.messageAttributes).map(([n, a]) => [n, attributeValue(a)] as const),
       m.body,
-      undefined,
     );
   }
   const ctAttr = Object.entries(m.messageAttributes).find(([n]) => n.toLowerCase() === "content-type")?.[1];

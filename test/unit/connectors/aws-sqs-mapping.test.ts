@@ -221,6 +221,16 @@ const cases: Case[] = [
     invalid: /CEB_EVENT_INVALID.*id/,
   },
   {
+    name: "ce- attributes naming one attribute twice (names are case-sensitive in SQS) are an invalid event",
+    msg: msg("x", {}, { "ce-specversion": str("1.0"), "ce-id": str("1"), "CE-ID": str("2"), "ce-source": str("urn:b"), "ce-type": str("t") }),
+    invalid: /CEB_EVENT_INVALID.*"id" appears more than once/,
+  },
+  {
+    name: "a ce- attribute whose name is no attribute name is an invalid event",
+    msg: msg("x", {}, { "ce-specversion": str("1.0"), "ce-id": str("1"), "ce-source": str("urn:b"), "ce-type": str("t"), "ce-tenant_id": str("a") }),
+    invalid: /CEB_EVENT_INVALID.*tenant_id/,
+  },
+  {
     name: "a structured body that is not a valid event",
     msg: msg('{"specversion":"1.0","id":"","source":"urn:s","type":"t"}'),
     invalid: /CEB_EVENT_INVALID.*id/,
