@@ -61,8 +61,8 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "8", title: "Start-up to /readyz", budgetMs: 60_000, run: scenario8 },
   { id: "9", title: "Pub/Sub → cebridge → NATS core (emulator, drain of a pre-loaded subscription)", budgetMs: 120_000, run: scenario9 },
   { id: "10", title: "JetStream → cebridge → Pub/Sub (emulator, drain into a topic)", budgetMs: 120_000, run: scenario10 },
-  { id: "11", title: "HTTP → cebridge → EventBridge (AWS emulator), beside the bare SDK", budgetMs: 120_000, run: scenario11 },
-  { id: "12", title: "SQS (AWS emulator) → cebridge → NATS core, beside the bare SDK", budgetMs: 150_000, run: scenario12 },
+  { id: "11", title: "HTTP → cebridge → EventBridge (AWS emulator), beside the bare SDK", budgetMs: 240_000, run: scenario11 },
+  { id: "12", title: "SQS (AWS emulator) → cebridge → NATS core, beside the bare SDK", budgetMs: 300_000, run: scenario12 },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,

@@ -69,7 +69,7 @@ function sdkBaseline(ctx: Ctx, task: SdkAwsTask, timeoutMs: number): Promise<Sdk
 export async function scenario11(ctx: Ctx): Promise<void> {
   const res = ctx.result;
   const rounds = roundsOf(ctx);
-  const count = ctx.quick ? 3_000 : 8_000;
+  const count = ctx.quick ? 3_000 : 6_000;
   const warmup = 1_000;
   const connections = 50;
   const emu = await emulator(ctx, {}, ["bench"]);
@@ -89,11 +89,11 @@ routes:
   const run = await withDaemon(ctx, yaml, async () => {
     for (let r = 0; r < rounds; r++) {
       ctx.log(`11: round ${r + 1}/${rounds}: bare SDK PutEvents, then HTTP → cebridge → EventBridge`);
-      base.push(await sdkBaseline(ctx, { mode: "put-events", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, bus: "bench", count, warmup, concurrency: 8, tag: `s11sdk${r}` }, flowTimeout(ctx, 20_000)));
+      base.push(await sdkBaseline(ctx, { mode: "put-events", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, bus: "bench", count, warmup, concurrency: 8, tag: `s11sdk${r}` }, flowTimeout(ctx, 60_000)));
       await emu.stats();
       flows.push(
         await runFlow(
-          { tag: `s11r${r}`, pub: { kind: "http", url: `http://127.0.0.1:${hport}/`, mode: "binary", connections }, sub: { kind: "none" }, count, warmup, window: connections, timeoutMs: flowTimeout(ctx, 20_000), stallMs: 5000 },
+          { tag: `s11r${r}`, pub: { kind: "http", url: `http://127.0.0.1:${hport}/`, mode: "binary", connections }, sub: { kind: "none" }, count, warmup, window: connections, timeoutMs: flowTimeout(ctx, 60_000), stallMs: 5000 },
           ctx.scope,
         ),
       );
@@ -164,7 +164,7 @@ async function preload(url: string, queueUrl: string, tag: string, n: number): P
 export async function scenario12(ctx: Ctx): Promise<void> {
   const res = ctx.result;
   const rounds = roundsOf(ctx);
-  const count = ctx.quick ? 5_000 : 20_000;
+  const count = ctx.quick ? 5_000 : 10_000;
   const nats = own(ctx, await startNats({ jetstream: false }));
   const emu = await emulator(ctx, { drain: {}, bare: {} }, []);
   const emuRss = new RssSampler(emu.pid).start();
@@ -185,9 +185,9 @@ routes:
     ctx.log(`12: round ${r + 1}/${rounds}: pre-load ${count} messages twice; drain one with the bare SDK, the other through cebridge`);
     const tag = `s12r${r}`;
     await preload(emu.url, queue("bare"), `${tag}b`, count);
-    base.push(await sdkBaseline(ctx, { mode: "drain", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, queueUrl: queue("bare"), count, receivers: 4 }, flowTimeout(ctx, 30_000)));
+    base.push(await sdkBaseline(ctx, { mode: "drain", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, queueUrl: queue("bare"), count, receivers: 4 }, flowTimeout(ctx, 60_000)));
     await preload(emu.url, queue("drain"), tag, count);
-    const watch = startWatch({ tag, sub: { kind: "nats", url: nats.url, subject: "bench.sqs" }, count, timeoutMs: flowTimeout(ctx, 30_000), stallMs: 5000 }, ctx.scope);
+    const watch = startWatch({ tag, sub: { kind: "nats", url: nats.url, subject: "bench.sqs" }, count, timeoutMs: flowTimeout(ctx, 60_000), stallMs: 5000 }, ctx.scope);
     await watch.ready;
     const before = (await emu.stats()).requests;
     const run = await withDaemon(ctx, yaml, () => watch.result);
