@@ -4,7 +4,8 @@
  * so our emulator is not the only judge of what SQS does.
  *
  * - aws_sqs source on a FIFO queue with 4 receivers (FIFO keeps the publish order the suite checks
- *   even with parallel receivers), on a standard queue with 1 receiver, and on fauxqs.
+ *   even with parallel receivers) and on a standard queue with 1 receiver (SQS does not order a
+ *   standard queue across parallel receives), on our emulator and on fauxqs.
  * - aws_eventbridge source: events published with PutEvents, routed by a rule into a FIFO queue.
  * - aws_eventbridge sink: read back through a rule into a queue; aws_sqs sink in both modes.
  */
@@ -84,9 +85,20 @@ sourceConformance("aws_sqs (standard queue, 1 receiver unless the case asks for 
   },
 });
 
-// fauxqs wakes a long poll on a send, not when a delete frees a FIFO group, so it gets a standard
-// queue; one receiver keeps the order the suite checks.
-sourceConformance("aws_sqs (fauxqs, 1 receiver unless the case asks for more)", {
+sourceConformance("aws_sqs (fauxqs, FIFO, 4 receivers)", {
+  redelivers: true,
+  pausable: true,
+  reportsDeliveryCount: true,
+  async fresh(tag, opts) {
+    const q = await createQueue(fsqs, `${tag}.fifo`);
+    return {
+      make: () => makeSqsSource(sourceOptions(theirs, q.url, { receivers: opts?.parallelism ?? 4 }), testContext(`fsqs-${tag}`)),
+      publish: (evs) => sendEvents(fsqs, q.url, evs),
+    };
+  },
+});
+
+sourceConformance("aws_sqs (fauxqs, standard queue, 1 receiver unless the case asks for more)", {
   redelivers: true,
   pausable: true,
   reportsDeliveryCount: true,
