@@ -5,6 +5,7 @@
  */
 import { Registry } from "../src/core/connector.js";
 import { eventBridgeSink, eventBridgeSource, sqsSink, sqsSource } from "./aws/definition.js";
+import { eventGridSink, eventGridSource, namespaceSink, namespaceSource } from "./azure-eventgrid/definition.js";
 import { fileSink } from "./file/definition.js";
 import { pubsubSink, pubsubSource } from "./gcp-pubsub/definition.js";
 import { httpSink, httpSource } from "./http/definition.js";
@@ -26,6 +27,10 @@ export function builtinRegistry(): Registry {
     .register(mqttSink)
     .register(pubsubSource)
     .register(pubsubSink)
+    .register(eventGridSource)
+    .register(eventGridSink)
+    .register(namespaceSource)
+    .register(namespaceSink)
     .register(eventBridgeSource)
     .register(eventBridgeSink)
     .register(sqsSource)

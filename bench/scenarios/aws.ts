@@ -1,15 +1,15 @@
 /**
- * Scenarios 11 (HTTP → cebridge → EventBridge) and 12 (SQS → cebridge → NATS core) against the AWS
+ * Scenarios 12 (HTTP → cebridge → EventBridge) and 13 (SQS → cebridge → NATS core) against the AWS
  * emulator (test/emulators/aws, in its own process), each beside the same emulator driven by the
  * bare SDK with the connectors' default batching and concurrency: what the emulator and the SDK cost
  * without the bridge. There is no pass/miss target: the emulator is a stand-in for AWS, whose
  * latency (tens of ms per call) would dominate in production; the figures show what cebridge adds.
  *
- * - 11: the load generator POSTs binary events over 50 keep-alive connections to the daemon's HTTP
+ * - 12: the load generator POSTs binary events over 50 keep-alive connections to the daemon's HTTP
  *   source; the route writes each to `aws_eventbridge` (PutEvents, 10 per call, 8 calls in flight);
  *   an event completes on its HTTP 2xx, which comes only after its entry got an EventId.
  *   Baseline: PutEvents of 10, 8 in flight, from one process.
- * - 12: a queue pre-loaded with structured events is drained by `aws_sqs` (4 long polls of 10,
+ * - 13: a queue pre-loaded with structured events is drained by `aws_sqs` (4 long polls of 10,
  *   deletes batched) into NATS core; the clock runs from the first to the last event on NATS.
  *   Baseline: 4 bare receive-10-then-DeleteMessageBatch loops drain a queue of the same size.
  */
@@ -66,7 +66,7 @@ function sdkBaseline(ctx: Ctx, task: SdkAwsTask, timeoutMs: number): Promise<Sdk
   return startWorker<SdkAwsResult>("baselines/sdk-aws.js", task, { scope: ctx.scope, timeoutMs }).result;
 }
 
-export async function scenario11(ctx: Ctx): Promise<void> {
+export async function scenario12(ctx: Ctx): Promise<void> {
   const res = ctx.result;
   const rounds = roundsOf(ctx);
   const count = ctx.quick ? 3_000 : 6_000;
@@ -88,12 +88,12 @@ routes:
   const perCall: number[] = [];
   const run = await withDaemon(ctx, yaml, async () => {
     for (let r = 0; r < rounds; r++) {
-      ctx.log(`11: round ${r + 1}/${rounds}: bare SDK PutEvents, then HTTP → cebridge → EventBridge`);
-      base.push(await sdkBaseline(ctx, { mode: "put-events", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, bus: "bench", count, warmup, concurrency: 8, tag: `s11sdk${r}` }, flowTimeout(ctx, 60_000)));
+      ctx.log(`12: round ${r + 1}/${rounds}: bare SDK PutEvents, then HTTP → cebridge → EventBridge`);
+      base.push(await sdkBaseline(ctx, { mode: "put-events", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, bus: "bench", count, warmup, concurrency: 8, tag: `s12sdk${r}` }, flowTimeout(ctx, 60_000)));
       await emu.stats();
       flows.push(
         await runFlow(
-          { tag: `s11r${r}`, pub: { kind: "http", url: `http://127.0.0.1:${hport}/`, mode: "binary", connections }, sub: { kind: "none" }, count, warmup, window: connections, timeoutMs: flowTimeout(ctx, 60_000), stallMs: 5000 },
+          { tag: `s12r${r}`, pub: { kind: "http", url: `http://127.0.0.1:${hport}/`, mode: "binary", connections }, sub: { kind: "none" }, count, warmup, window: connections, timeoutMs: flowTimeout(ctx, 60_000), stallMs: 5000 },
           ctx.scope,
         ),
       );
@@ -110,7 +110,7 @@ routes:
   res.details["emulatorPeakRssMb"] = emuRss.peak;
   res.rows.push(
     {
-      id: "11",
+      id: "12",
       scenario: "HTTP binary (50 conns) → EventBridge (emulator)",
       rate: f.rate,
       p50: f.latencyMs.p50,
@@ -130,7 +130,7 @@ routes:
         .join(", "),
     },
     {
-      id: "11 sdk",
+      id: "12 sdk",
       scenario: "  bare SDK PutEvents (10/call, 8 in flight)",
       rate: b.rate,
       p50: b.callP50,
@@ -161,7 +161,7 @@ async function preload(url: string, queueUrl: string, tag: string, n: number): P
   sqs.destroy();
 }
 
-export async function scenario12(ctx: Ctx): Promise<void> {
+export async function scenario13(ctx: Ctx): Promise<void> {
   const res = ctx.result;
   const rounds = roundsOf(ctx);
   const count = ctx.quick ? 5_000 : 10_000;
@@ -182,8 +182,8 @@ routes:
   const daemons: DaemonRun<unknown>[] = [];
   const calls: { receives: number; deletes: number; extends: number }[] = [];
   for (let r = 0; r < rounds; r++) {
-    ctx.log(`12: round ${r + 1}/${rounds}: pre-load ${count} messages twice; drain one with the bare SDK, the other through cebridge`);
-    const tag = `s12r${r}`;
+    ctx.log(`13: round ${r + 1}/${rounds}: pre-load ${count} messages twice; drain one with the bare SDK, the other through cebridge`);
+    const tag = `s13r${r}`;
     await preload(emu.url, queue("bare"), `${tag}b`, count);
     base.push(await sdkBaseline(ctx, { mode: "drain", endpoint: emu.url, keyId: KEY_ID, secret: SECRET, queueUrl: queue("bare"), count, receivers: 4 }, flowTimeout(ctx, 60_000)));
     await preload(emu.url, queue("drain"), tag, count);
@@ -207,7 +207,7 @@ routes:
   res.details["emulatorPeakRssMb"] = emuRss.peak;
   res.rows.push(
     {
-      id: "12",
+      id: "13",
       scenario: "SQS (emulator) → NATS core, drain",
       rate: d.rate,
       rssMb: Math.max(...daemons.map((x) => x.peakRssMb)),
@@ -226,7 +226,7 @@ routes:
         .join(", "),
     },
     {
-      id: "12 sdk",
+      id: "13 sdk",
       scenario: "  bare SDK receive 10 + DeleteMessageBatch (4 loops)",
       rate: b.rate,
       p50: b.callP50,

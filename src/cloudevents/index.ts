@@ -33,6 +33,7 @@ export type { BinaryBody } from "./binary.js";
 export {
   checkJsonDepth,
   DEFAULT_MAX_DEPTH,
+  eventFromJson,
   parseBatch,
   parseIfStructured,
   parseStructured,

@@ -47,6 +47,7 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
   "config/examples/fan-out-with-filters.yaml": { warnings: [], secrets: [] },
   "config/examples/scale-out-jetstream.yaml": { warnings: [], secrets: ["/run/secrets/target-nats-token"] },
   "config/examples/pubsub-jetstream.yaml": { warnings: [], secrets: [] },
+  "config/examples/azure-eventgrid.yaml": { warnings: [], secrets: ["/run/secrets/grid-webhook", "/run/secrets/grid-topic-key"] },
   "config/examples/eventbridge-bridge.yaml": { warnings: [], secrets: ["/run/secrets/aws-secret"] },
 };
 
@@ -132,6 +133,15 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
   { readme: "connectors/mqtt/README.md", components: [["mqtt", "source"], ["mqtt", "sink"]] },
   { readme: "connectors/http/README.md", components: [["http", "source"], ["http", "sink"]] },
   { readme: "connectors/gcp-pubsub/README.md", components: [["gcp_pubsub", "source"], ["gcp_pubsub", "sink"]] },
+  {
+    readme: "connectors/azure-eventgrid/README.md",
+    components: [
+      ["azure_eventgrid", "source"],
+      ["azure_eventgrid", "sink"],
+      ["azure_eventgrid_namespace", "source"],
+      ["azure_eventgrid_namespace", "sink"],
+    ],
+  },
   {
     readme: "connectors/aws/README.md",
     components: [
