@@ -49,6 +49,7 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
   "config/examples/pubsub-jetstream.yaml": { warnings: [], secrets: [] },
   "config/examples/azure-eventgrid.yaml": { warnings: [], secrets: ["/run/secrets/grid-webhook", "/run/secrets/grid-topic-key"] },
   "config/examples/eventbridge-bridge.yaml": { warnings: [], secrets: ["/run/secrets/aws-secret"] },
+  "config/examples/subscriptions.yaml": { warnings: [], secrets: ["/run/secrets/subscriptions-token"] },
 };
 
 const SECRET_VALUE = "example-secret";
