@@ -8,7 +8,7 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
- *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–13; 9 and 10 are Pub/Sub, 11 Event Grid, 12 and 13 AWS, on emulators)
+ *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–13 and 16; 9 and 10 are Pub/Sub, 11 Event Grid, 12 and 13 AWS, on emulators)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
  *   BENCH_PUBSUB_STREAMS=1        StreamingPull streams of both sides in scenario 9
@@ -36,6 +36,7 @@ import { scenario5 } from "./scenarios/latency.js";
 import { scenario7sinkDown } from "./scenarios/memory.js";
 import { scenario9, scenario10 } from "./scenarios/pubsub.js";
 import { scenario8 } from "./scenarios/startup.js";
+import { scenario16 } from "./scenarios/subscriptions.js";
 
 const env = process.env;
 const QUICK = env["BENCH_QUICK"] === "1";
@@ -65,6 +66,7 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "11", title: "Azure Event Grid (emulator): push → webhook → NATS, namespace pull → NATS", budgetMs: 240_000, run: scenario11 },
   { id: "12", title: "HTTP → cebridge → EventBridge (AWS emulator), beside the bare SDK", budgetMs: 240_000, run: scenario12 },
   { id: "13", title: "SQS (AWS emulator) → cebridge → NATS core, beside the bare SDK", budgetMs: 300_000, run: scenario13 },
+  { id: "16", title: "Subscriptions API: a route feeding 4 NATS subscriptions (and a dead webhook) beside one that feeds none", budgetMs: 240_000, run: scenario16 },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,
