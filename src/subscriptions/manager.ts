@@ -115,7 +115,8 @@ export class SubscriptionManager {
           this.committed.set(id, { record: e.record, dormant: { state: "orphaned", reason: `stream "${e.record.stream}" is not configured` } });
         } else if (e.live && stream) {
           try {
-            readSubscription(e.record.subscription, { rules: stream.rules, id, now: new Date() });
+            // Expiry is the subscription's own business (it suspends itself), not a reason to refuse it here.
+            readSubscription(e.record.subscription, { rules: stream.rules, id, now: new Date(0) });
             e.live.restream(stream.settings);
             if (!stream.subs.includes(e.live)) stream.subs.push(e.live);
           } catch (err) {

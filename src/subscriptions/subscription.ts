@@ -201,10 +201,17 @@ export class LiveSubscription {
       throw err;
     }
     const old = this.pipeline;
-    this.pipeline = undefined;
     this.adopt(next, stream);
-    if (old) await this.retire(old, "replace");
-    this.pipeline = await this.makePipeline(sink);
+    if (old && this.stream.queue.type === "disk") {
+      // One disk queue per directory: the old one closes (keeping its events) before the new one opens them.
+      this.pipeline = undefined;
+      await this.retire(old, "replace");
+      this.pipeline = await this.makePipeline(sink);
+    } else {
+      // The new pipeline takes events at once; the old one's queued and in-flight events are cut off.
+      this.pipeline = await this.makePipeline(sink);
+      if (old) void this.retire(old, "replace").catch((err) => this.log.warn({ err }, "retiring the replaced sink failed"));
+    }
     this.pipeline.deliverer.resume(sink);
     this.setState("active");
   }
