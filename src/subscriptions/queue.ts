@@ -96,6 +96,7 @@ export class MemoryQueue implements SubscriptionQueue {
   }
 
   abort(): void {
+    this.accepting = false;
     this.stop();
     this.items.length = 0;
     this.head = 0;
@@ -106,6 +107,7 @@ export class MemoryQueue implements SubscriptionQueue {
   }
 
   async close(): Promise<void> {
+    this.accepting = false;
     this.stop();
   }
 
