@@ -3,6 +3,7 @@
  * sources that feed them) and shuts down in two phases: stop receiving and drain up to a deadline,
  * then abort what is left (it is released for redelivery) and close sinks, then sources.
  */
+import { resolveBuffer } from "../config/buffer.js";
 import type { ComponentConfig, BridgeConfig, RouteConfig } from "../config/schema.js";
 import type { ConnectorContext, Registry } from "../core/connector.js";
 import type { Logger } from "../core/logger.js";
@@ -11,6 +12,7 @@ import type { Source } from "../core/source.js";
 import { compileFilter, type FilterSpec } from "../filter/index.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { StatusBoard } from "../observability/status.js";
+import { createBuffer, type RouteBuffer } from "./buffer/index.js";
 import { Deduper } from "./dedupe.js";
 import { KeyedSequencer } from "./ordering.js";
 import { Route } from "./route.js";
@@ -28,6 +30,8 @@ export class Engine {
   private readonly sinks = new Map<string, Sink>();
   private readonly sources = new Map<string, Source>();
   private readonly routes: Route[] = [];
+  /** Each route's buffer (same index as `routes`), where it has one. */
+  private readonly buffers: (RouteBuffer | undefined)[] = [];
   /** Per route name; made before any component so a source can count its drops from the start. */
   private readonly stats = new Map<string, RouteStats>();
   private stopping: Promise<void> | undefined;
@@ -50,8 +54,14 @@ export class Engine {
     for (const [id, comp] of Object.entries(config.sources)) this.sources.set(id, await this.createSource(id, comp));
 
     await Promise.all([...this.sinks.values()].map((s) => s.open()));
-    for (const rc of config.routes) this.routes.push(this.createRoute(rc));
-    await Promise.all(this.routes.map((route, i) => this.sources.get(config.routes[i]!.from)!.start(route)));
+    for (const rc of config.routes) {
+      const route = this.createRoute(rc);
+      this.routes.push(route);
+      this.buffers.push(this.createBuffer(rc, route));
+    }
+    // A disk buffer locks its directory and finds what a previous run left before its source starts.
+    await Promise.all(this.buffers.map((b) => b?.open()));
+    await Promise.all(this.routes.map((route, i) => this.sources.get(config.routes[i]!.from)!.start(this.buffers[i] ?? route)));
     deps.board.started = true;
     deps.log.info({ routes: config.routes.map((r) => r.name) }, "cebridge started");
   }
@@ -65,17 +75,19 @@ export class Engine {
   private async doStop(timeoutMs: number): Promise<void> {
     const { deps } = this;
     deps.board.stopping = true;
-    for (const r of this.routes) r.stopAccepting();
+    // A buffered route keeps taking what its buffer hands it; the buffer stops it once drained.
+    this.routes.forEach((r, i) => (this.buffers[i] ?? r).stopAccepting());
     await Promise.all([...this.sources.values()].map((s) => s.stop().catch((err) => deps.log.warn({ err }, "source stop failed"))));
     // One deadline for the whole shutdown: draining, then the sources' pending native settles.
     const deadline = timeoutSignal(timeoutMs);
-    const drained = Promise.all(this.routes.map((r) => r.drain()));
+    const drained = Promise.all(this.routes.map((r, i) => (this.buffers[i] ?? r).drain()));
     const timedOut = await Promise.race([drained.then(() => false), aborted(deadline).then(() => true)]);
     if (timedOut) {
       deps.log.warn({ timeoutMs }, "shutdown timeout: releasing in-flight events for redelivery");
-      for (const r of this.routes) r.abort();
+      this.routes.forEach((r, i) => (this.buffers[i] ?? r).abort());
       await drained;
     }
+    await Promise.all(this.buffers.map((b) => b?.close().catch((err) => deps.log.warn({ err }, "buffer close failed"))));
     await Promise.all([...this.sinks.values()].map((s) => s.close().catch((err) => deps.log.warn({ err }, "sink close failed"))));
     // Releases triggered by the abort above still need a moment to reach the broker.
     const settleDeadline = timedOut ? timeoutSignal(SETTLE_GRACE_MS) : deadline;
@@ -119,6 +131,16 @@ export class Engine {
     const def = this.deps.registry.source(comp.type)!;
     const factory = await def.load();
     return factory(comp.options as never, this.context("source", id, comp.type));
+  }
+
+  /** The route's buffer: as configured, or a memory buffer when its source cannot pause. */
+  private createBuffer(rc: RouteConfig, route: Route): RouteBuffer | undefined {
+    const src = this.config.sources[rc.from]!;
+    const pausable = this.deps.registry.source(src.type)!.pausable(src.options as never);
+    const settings = resolveBuffer(rc.buffer, pausable);
+    if (!settings) return undefined;
+    const { metrics, log, board } = this.deps;
+    return createBuffer(settings, route, { routeName: rc.name, metrics, state: board.routes.get(rc.name)!, log: log.child({ route: rc.name }), ordered: rc.ordering !== undefined });
   }
 
   private createRoute(rc: RouteConfig): Route {

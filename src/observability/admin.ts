@@ -58,6 +58,7 @@ export async function startAdminServer(
             capacity: r.capacity,
             in_flight: r.inFlight,
             counters: r.counters,
+            ...(r.buffer ? { buffer: r.buffer.snapshot() } : {}),
           })),
         });
         return;

@@ -33,6 +33,8 @@ export interface RouteState {
   readonly capacity: number;
   inFlight: number;
   readonly counters: RouteCounters;
+  /** The route's buffer, when it has one: read when `/status` is asked. */
+  buffer?: { snapshot(): Record<string, unknown> };
 }
 
 /** A route's state with every counter at zero. */
