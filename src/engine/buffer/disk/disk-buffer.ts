@@ -105,7 +105,7 @@ export class DiskBuffer implements RouteBuffer {
       get accepting() {
         return buffer.open_;
       },
-      hasRoom: () => this.log.fits(HEADER_BYTES),
+      hasRoom: () => this.log.hasRoom(),
       admitReserved: (msg) => void this.store(msg, true),
     });
   }
@@ -115,7 +115,7 @@ export class DiskBuffer implements RouteBuffer {
   }
 
   get free(): number {
-    return this.log.fits(HEADER_BYTES) ? this.route.capacity - this.room.held : 0;
+    return this.log.hasRoom() ? this.route.capacity - this.room.held : 0;
   }
 
   get accepting(): boolean {

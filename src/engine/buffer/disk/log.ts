@@ -92,6 +92,8 @@ export class SegmentLog<T> {
   private reading = false;
 
   private diskBytes = 0;
+  /** Running average of the records appended, in bytes (for `hasRoom`). */
+  private typicalRecord = 1024;
   private liveRecords = 0;
   private diskFullUntil = 0;
   private acksScheduled = false;
@@ -134,6 +136,11 @@ export class SegmentLog<T> {
   /** Whether `bytes` more fit under `max_bytes` (and the disk is not known to be full). */
   fits(bytes: number): boolean {
     return !this.diskFull && this.bytes + bytes <= this.opts.maxBytes;
+  }
+
+  /** Whether a record of the usual size still fits: the buffer is not full. */
+  hasRoom(): boolean {
+    return this.fits(Math.round(this.typicalRecord));
   }
 
   /** Locks the directory, scans what a previous run left, and starts a new segment. Returns the records found. */
@@ -179,6 +186,7 @@ export class SegmentLog<T> {
       const header = recordHeader(entry.payload, now);
       this.batch.push({ header, entry });
       this.batchBytes += HEADER_BYTES + entry.payload.length;
+      this.typicalRecord += (HEADER_BYTES + entry.payload.length - this.typicalRecord) / 16;
     }
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushScheduled) {
@@ -239,6 +247,13 @@ export class SegmentLog<T> {
     for (const seg of this.segments) await seg.ackWrite;
     await this.activeFh.datasync().catch(() => {});
     await this.activeFh.close().catch(() => {});
+    // Nothing left to deliver in the last segment: leave no file behind for the next run to scan.
+    if (this.active.live === 0) {
+      this.active.deleted = true;
+      await this.ackFhs.get(this.active)?.close().catch(() => {});
+      this.ackFhs.delete(this.active);
+      await this.removeFiles(this.active);
+    }
     for (const [, fh] of this.ackFhs) {
       await fh.datasync().catch(() => {});
       await fh.close().catch(() => {});
