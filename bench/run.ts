@@ -8,7 +8,7 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
- *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–8)
+ *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–9)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
  *   BENCH_DAEMON_NODE_ARGS="..."  extra node flags for the daemon (diagnostics, e.g. --import a-probe.mjs)
@@ -26,6 +26,7 @@ import { summarize, type ProfileSummary } from "./lib/profile.js";
 import { ForeignCpu } from "./lib/rss.js";
 import { fmtMs, fmtNum, fmtRate, markdownTable, round, table } from "./lib/stats.js";
 import { scenario1, scenario2 } from "./scenarios/bridges.js";
+import { scenario9burst, scenario9disk } from "./scenarios/buffers.js";
 import { scenario6 } from "./scenarios/codec.js";
 import type { Ctx, Row, ScenarioResult } from "./scenarios/common.js";
 import { scenario3, scenario4 } from "./scenarios/jetstream.js";
@@ -56,6 +57,15 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "5", title: "Added latency at 1,000 events/s, HTTP → cebridge → NATS core", budgetMs: 60_000, run: scenario5 },
   { id: "6", title: "Codec: cebridge vs the cloudevents SDK", budgetMs: 60_000, run: scenario6 },
   { id: "8", title: "Start-up to /readyz", budgetMs: 60_000, run: scenario8 },
+  {
+    id: "9",
+    title: "Route buffers: a 20,000-event burst on core NATS; HTTP → disk buffer → JetStream",
+    budgetMs: 240_000,
+    run: async (ctx) => {
+      await scenario9burst(ctx);
+      await scenario9disk(ctx);
+    },
+  },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,
