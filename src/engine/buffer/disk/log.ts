@@ -73,6 +73,7 @@ interface Waiter {
 export class SegmentLog<T> {
   private readonly segments: Segment[] = [];
   private active!: Segment;
+  private opened = false;
   private activeFh!: FileHandle;
   private readonly segmentBytes: number;
   private unlock: (() => void) | undefined;
@@ -145,8 +146,18 @@ export class SegmentLog<T> {
 
   /** Locks the directory, scans what a previous run left, and starts a new segment. Returns the records found. */
   async open(): Promise<number> {
+    this.unlock = lockDir(this.opts.dir);
+    try {
+      return await this.load();
+    } catch (err) {
+      this.unlock();
+      this.unlock = undefined;
+      throw err;
+    }
+  }
+
+  private async load(): Promise<number> {
     const { dir } = this.opts;
-    this.unlock = lockDir(dir);
     let lastId = 0;
     for (const id of listSegments(dir)) {
       lastId = id;
@@ -170,6 +181,7 @@ export class SegmentLog<T> {
       this.unread += seg.live;
     }
     await this.startSegment(lastId + 1);
+    this.opened = true;
     await syncDir(dir);
     this.dirDirty = false;
     this.timer = setInterval(() => void this.periodicSync(), this.opts.fsyncIntervalMs);
@@ -237,6 +249,11 @@ export class SegmentLog<T> {
   /** Waits for writes in progress, writes the acknowledgements, syncs and closes every file. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (!this.opened) {
+      // Never opened (the directory was locked, or unreadable): nothing of ours to release.
+      this.closed = true;
+      return;
+    }
     while (this.writing || this.batch.length > 0) {
       if (this.writing) await this.writing;
       else await this.flush();
