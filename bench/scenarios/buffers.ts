@@ -1,12 +1,12 @@
 /**
- * Scenario 9: route buffers (issue #13).
+ * Scenario 13: route buffers (issue #13).
  *
- * 9a — the burst: 20,000 × 1 KiB published at once on core NATS, `nats` source → `nats_jetstream`
+ * 13a — the burst: 20,000 × 1 KiB published at once on core NATS, `nats` source → `nats_jetstream`
  *      sink, default route settings (a 64 MiB memory buffer in front of a window of 256). Every
  *      event must reach the stream; the rate is the drain rate (first publish to last arrival).
  *      Beside it, the same burst with the buffer turned off (`max_bytes: 0`: the window is the only
  *      room, as before the buffer existed) shows what it prevents.
- * 9b/9c — HTTP binary (50 connections) → JetStream with a disk buffer, `fsync: always` and
+ * 13b/13c — HTTP binary (50 connections) → JetStream with a disk buffer, `fsync: always` and
  *      `interval`, against the same path without a buffer, alternated per round. The HTTP answer
  *      comes once the event is durable in the buffer; the note says when the stream held them all.
  */
@@ -76,18 +76,18 @@ routes:
   }
 }
 
-export async function scenario9burst(ctx: Ctx): Promise<void> {
+export async function scenario13burst(ctx: Ctx): Promise<void> {
   const res = ctx.result;
   const nats = own(ctx, await startNats());
-  ctx.log(`9a: ${BURST} × 1 KiB at once on core NATS → JetStream, default route (memory buffer)`);
-  const withBuffer = await burst(ctx, nats.url, "b9a", undefined);
-  ctx.log("9a: the same burst with the buffer off (max_bytes: 0, the window only)");
-  const windowOnly = await burst(ctx, nats.url, "b9w", "{ type: memory, max_bytes: 0 }");
+  ctx.log(`13a: ${BURST} × 1 KiB at once on core NATS → JetStream, default route (memory buffer)`);
+  const withBuffer = await burst(ctx, nats.url, "b13a", undefined);
+  ctx.log("13a: the same burst with the buffer off (max_bytes: 0, the window only)");
+  const windowOnly = await burst(ctx, nats.url, "b13w", "{ type: memory, max_bytes: 0 }");
   res.details["burst"] = { withBuffer: { ...withBuffer, daemon: undefined, peakRssMb: withBuffer.daemon.peakRssMb }, windowOnly: { ...windowOnly, daemon: undefined } };
   const rate = (withBuffer.received / withBuffer.drainMs) * 1000;
   const complete = withBuffer.received === BURST && withBuffer.stored === BURST && withBuffer.overflow === 0;
   res.rows.push({
-    id: "9a",
+    id: "13a",
     scenario: `burst ${BURST} × 1 KiB core NATS → JetStream, default`,
     rate,
     rssMb: withBuffer.daemon.peakRssMb,
@@ -105,7 +105,7 @@ export async function scenario9burst(ctx: Ctx): Promise<void> {
   });
 }
 
-export async function scenario9disk(ctx: Ctx): Promise<void> {
+export async function scenario13disk(ctx: Ctx): Promise<void> {
   const res = ctx.result;
   const rounds = roundsOf(ctx);
   const count = ctx.quick ? 3_000 : 8_000;
@@ -128,7 +128,7 @@ export async function scenario9disk(ctx: Ctx): Promise<void> {
   const runs: Record<string, DaemonRun<unknown>[]> = { none: [], always: [], interval: [] };
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) {
-      ctx.log(`9b: round ${r + 1}/${rounds}: HTTP → JetStream, buffer ${v.buffer ?? "none"}`);
+      ctx.log(`13b: round ${r + 1}/${rounds}: HTTP → JetStream, buffer ${v.buffer ?? "none"}`);
       const port = await freePort();
       const subject = `httpbuf.${v.key}.${r}`;
       const yaml = `
@@ -147,7 +147,7 @@ routes:
       let after = 0;
       const run = await withDaemon(ctx, yaml, async () => {
         flow = await runFlow(
-          { tag: `s9${v.key}${r}`, pub: { kind: "http", url: `http://127.0.0.1:${port}/`, mode: "binary", connections }, sub: { kind: "none" }, count, warmup, window: connections, timeoutMs: flowTimeout(ctx, 20_000), stallMs: 5000 },
+          { tag: `s13${v.key}${r}`, pub: { kind: "http", url: `http://127.0.0.1:${port}/`, mode: "binary", connections }, sub: { kind: "none" }, count, warmup, window: connections, timeoutMs: flowTimeout(ctx, 20_000), stallMs: 5000 },
           ctx.scope,
         );
         // With a buffer, a 2xx means durable, not delivered: wait until the stream holds every event.
@@ -159,7 +159,7 @@ routes:
       });
       flows[v.key]!.push(flow);
       runs[v.key]!.push(run);
-      if (after - before !== count + warmup) res.warnings.push(`9b ${v.key} round ${r + 1}: the stream got ${after - before} of ${count + warmup}`);
+      if (after - before !== count + warmup) res.warnings.push(`13b ${v.key} round ${r + 1}: the stream got ${after - before} of ${count + warmup}`);
     }
   }
   const base = medianOf(flows["none"]!);
@@ -167,7 +167,7 @@ routes:
   res.details["flows"] = flows;
   res.details["storedAfterLastAnswerMs"] = storedAfterMs;
   res.rows.push({
-    id: "9b0",
+    id: "13b0",
     scenario: "HTTP binary (50 conns) → JetStream, no buffer",
     rate: base.rate,
     p50: base.latencyMs.p50,
@@ -180,7 +180,7 @@ routes:
     const m = medianOf(flows[key]!);
     const lost = flows[key]!.reduce((n, f) => n + f.lost, 0);
     res.rows.push({
-      id: key === "always" ? "9b" : "9c",
+      id: key === "always" ? "13b" : "13c",
       scenario: `HTTP binary (50 conns) → disk buffer (fsync ${key}) → JetStream`,
       rate: m.rate,
       p50: m.latencyMs.p50,
