@@ -15,9 +15,7 @@
 import type { DiskBufferSettings } from "../../../config/buffer.js";
 import { BridgeError } from "../../../core/errors.js";
 import type { Logger } from "../../../core/logger.js";
-import type { Outcome } from "../../../core/outcome.js";
-import { DELIVERED } from "../../../core/outcome.js";
-import { releaseDelay } from "../../../core/release-delay.js";
+import { DELIVERED, type Outcome } from "../../../core/outcome.js";
 import type { Received, Reservation } from "../../../core/source.js";
 import { Pump } from "../pump.js";
 import { Room } from "../room.js";
@@ -26,19 +24,16 @@ import type { BufferedRoute, RouteBuffer } from "../types.js";
 import { decodeEvent, encodeEvent, type StoredEvent } from "./codec.js";
 import { SegmentLog, type AppendEntry, type LogRecord } from "./log.js";
 import { HEADER_BYTES } from "./record.js";
+import { Redelivery, type Redeliverable } from "./redelivery.js";
 
 export interface DiskBufferOptions {
   /** The route orders by `partitionkey`. */
   readonly ordered: boolean;
 }
 
-/** An event out of the log: read ahead, in the window, or waiting to be retried. */
-interface Item {
+/** An event out of the log: read ahead, in the window, or waiting to be redelivered. */
+interface Item extends Redeliverable {
   readonly rec: LogRecord<StoredEvent>;
-  readonly key: string | undefined;
-  /** Times it was handed to the window. */
-  deliveries: number;
-  dueAt: number;
   received: Received;
 }
 
@@ -54,14 +49,7 @@ export class DiskBuffer implements RouteBuffer {
   private readonly out = new Set<Item>();
   /** The log's next record, wrapped, once `peek` looked at it. */
   private head: Item | undefined;
-  /** Items whose backoff is over, oldest first: they go to the window before anything new. */
-  private readonly due: Item[] = [];
-  /** Items waiting for their backoff (keyless, or routes that do not order). */
-  private readonly retrying: Item[] = [];
-  /** Per partitionkey: the items held behind one that awaits redelivery, in log order. */
-  private readonly held = new Map<string, { dueAt: number; items: Item[] }>();
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
+  private readonly redelivery: Redelivery<Item>;
   private appending = 0;
   private appended: (() => void)[] = [];
 
@@ -96,7 +84,7 @@ export class DiskBuffer implements RouteBuffer {
       peek: () => this.peek(),
       take: () => this.take(),
       get readyEvents() {
-        return buffer.due.length + buffer.log.readyCount;
+        return buffer.redelivery.due.length + buffer.log.readyCount;
       },
       refused: (msg) => this.leftInWindow(msg),
     });
@@ -108,6 +96,7 @@ export class DiskBuffer implements RouteBuffer {
       hasRoom: () => this.log.hasRoom(),
       admitReserved: (msg) => void this.store(msg, true),
     });
+    this.redelivery = new Redelivery<Item>(byLogOrder, () => this.pump.kick());
   }
 
   get capacity(): number {
@@ -164,7 +153,7 @@ export class DiskBuffer implements RouteBuffer {
     while (this.appending > 0) await new Promise<void>((resolve) => this.appended.push(resolve));
     this.stopped = true;
     this.pump.stop();
-    clearTimeout(this.timer);
+    this.redelivery.stop();
     this.route.stopAccepting();
     await this.route.drain();
   }
@@ -172,7 +161,7 @@ export class DiskBuffer implements RouteBuffer {
   abort(): void {
     this.stopped = true;
     this.pump.stop();
-    clearTimeout(this.timer);
+    this.redelivery.stop();
     this.route.stopAccepting();
     this.route.abort();
   }
@@ -180,7 +169,7 @@ export class DiskBuffer implements RouteBuffer {
   async close(): Promise<void> {
     this.stopped = true;
     this.pump.stop();
-    clearTimeout(this.timer);
+    this.redelivery.stop();
     await this.log.close();
   }
 
@@ -234,21 +223,21 @@ export class DiskBuffer implements RouteBuffer {
 
   private peek(): Received | undefined {
     if (this.stopped) return undefined;
-    if (this.due.length > 0) return this.due[0]!.received;
+    const due = this.redelivery.due[0];
+    if (due) return due.received;
     while (!this.head && this.out.size < this.route.capacity) {
       const rec = this.log.take();
       if (!rec) return undefined;
       const item = this.wrap(rec);
       this.out.add(item);
-      const hold = item.key !== undefined ? this.held.get(item.key) : undefined;
-      if (hold) hold.items.push(item); // an earlier event of its key awaits redelivery
-      else this.head = item;
+      // An earlier event of its key awaits redelivery: it waits too.
+      if (!this.redelivery.holdIfKeyHeld(item)) this.head = item;
     }
     return this.head?.received;
   }
 
   private take(): Received {
-    const item = this.due.length > 0 ? this.due.shift()! : this.head!;
+    const item = this.redelivery.shift() ?? this.head!;
     if (item === this.head) this.head = undefined;
     item.deliveries++;
     item.received = this.received(item);
@@ -286,17 +275,7 @@ export class DiskBuffer implements RouteBuffer {
       this.out.delete(item);
       return;
     }
-    const hold = item.key !== undefined ? this.held.get(item.key) : undefined;
-    if (hold) {
-      // Released only because an earlier event of its key failed: not a delivery of its own.
-      item.deliveries--;
-      insertInOrder(hold.items, item);
-      return;
-    }
-    item.dueAt = Date.now() + releaseDelay(outcome, item.deliveries);
-    if (item.key !== undefined) this.held.set(item.key, { dueAt: item.dueAt, items: [item] });
-    else this.retrying.push(item);
-    this.schedule(item.dueAt);
+    this.redelivery.failed(item, outcome);
   }
 
   /** The window refused an item (the route stopped): it stays in the log for the next run. */
@@ -308,50 +287,8 @@ export class DiskBuffer implements RouteBuffer {
       }
     }
   }
-
-  private schedule(at: number): void {
-    if (this.stopped || at >= this.timerAt) return;
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.releaseDue(), Math.max(0, at - Date.now()));
-  }
-
-  /** Moves every item whose backoff is over to `due`, in log order, and re-arms the timer. */
-  private releaseDue(): void {
-    this.timerAt = Infinity;
-    this.timer = undefined;
-    const now = Date.now();
-    const ready: Item[] = [];
-    let next = Infinity;
-    for (let i = this.retrying.length - 1; i >= 0; i--) {
-      const item = this.retrying[i]!;
-      if (item.dueAt <= now) {
-        ready.push(item);
-        this.retrying.splice(i, 1);
-      } else next = Math.min(next, item.dueAt);
-    }
-    for (const [key, hold] of this.held) {
-      if (hold.dueAt <= now) {
-        ready.push(...hold.items);
-        this.held.delete(key);
-      } else next = Math.min(next, hold.dueAt);
-    }
-    ready.sort(byLogOrder);
-    for (const item of ready) {
-      item.received = this.received(item);
-      insertInOrder(this.due, item);
-    }
-    if (Number.isFinite(next)) this.schedule(next);
-    this.pump.kick();
-  }
 }
 
 function byLogOrder(a: Item, b: Item): number {
   return a.rec.seg.id - b.rec.seg.id || a.rec.offset - b.rec.offset;
-}
-
-function insertInOrder(list: Item[], item: Item): void {
-  let i = list.length;
-  while (i > 0 && byLogOrder(list[i - 1]!, item) > 0) i--;
-  list.splice(i, 0, item);
 }

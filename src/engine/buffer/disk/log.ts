@@ -2,29 +2,26 @@
  * The segment log behind a disk buffer: append records durably, read them back in order,
  * acknowledge them one by one, and delete a segment file once every record in it is acknowledged.
  *
- * - Appends made in one event-loop turn are written together (one writev, one fdatasync with
+ * - Appends made in one event-loop turn are written together (one writev, and one fdatasync with
  *   `fsync: always`): group commit. An append resolves once its bytes are written, and synced when
- *   the setting is `always`; the buffer acknowledges the source then.
- * - Reading: records appended while the reader has nothing older to read are handed over from
- *   memory (no read back, no decode). Otherwise the reader reads them from the file, in order.
- * - Acknowledgements are appended to a small `.ack` file per segment, without waiting for a sync:
- *   losing one in a crash only delivers its record once more (at least once).
- * - A previous run's segments are scanned at open (see `scan.ts`); their unacknowledged records are
- *   read before anything appended in this run.
+ *   the setting is `always`; the buffer acknowledges the source then. Syncs run on libuv's thread
+ *   pool, never on the JavaScript thread.
+ * - Reading is `read-ahead.ts`; acknowledgements are `acks.ts`.
+ * - A previous run's segments are scanned at open (`scan.ts`); their unacknowledged records are read
+ *   before anything appended in this run. A new run always appends to a new segment.
  */
 import { open, rm, type FileHandle } from "node:fs/promises";
 import type { Logger } from "../../../core/logger.js";
-import { Deque } from "../deque.js";
 import type { CorruptionReport } from "../stats.js";
-import { readAt, writeAllAt } from "./io.js";
-import { ACK_BYTES, ackEntry, frameAt, HEADER_BYTES, recordHeader } from "./record.js";
+import { AckWriter } from "./acks.js";
+import { writeAllAt } from "./io.js";
+import { ReadAhead, type LogRecord } from "./read-ahead.js";
+import { HEADER_BYTES, recordHeader } from "./record.js";
 import { scanSegment } from "./scan.js";
 import { fileSize, listSegments, loadAcks, lockDir, Segment, syncDir } from "./segments.js";
 
-const READ_CHUNK = 1024 * 1024;
-/** Records read ahead and held in memory for the pump: at most this many, or this many bytes. */
-const READY_MAX = 2048;
-const READY_BYTES = 8 * 1024 * 1024;
+export type { LogRecord } from "./read-ahead.js";
+
 /** After a write failed with the disk full, how long before writes are tried again. */
 const DISK_FULL_RETRY_MS = 1000;
 
@@ -41,17 +38,6 @@ export interface LogOptions<T> {
   onSpace(): void;
   onCorrupt(report: CorruptionReport): void;
   readonly log: Logger;
-}
-
-/** One record handed out by the reader; pass it back to `ack` once it is done with. */
-export interface LogRecord<T> {
-  readonly seg: Segment;
-  readonly offset: number;
-  /** When it was written (ms since the epoch). */
-  readonly time: number;
-  readonly value: T;
-  /** Bytes it takes in the file. */
-  readonly bytes: number;
 }
 
 export interface AppendEntry<T> {
@@ -73,10 +59,13 @@ interface Waiter {
 export class SegmentLog<T> {
   private readonly segments: Segment[] = [];
   private active!: Segment;
-  private opened = false;
   private activeFh!: FileHandle;
+  private opened = false;
+  private closed = false;
   private readonly segmentBytes: number;
   private unlock: (() => void) | undefined;
+  private readonly reader: ReadAhead<T>;
+  private readonly acks: AckWriter;
 
   private batch: Pending<T>[] = [];
   private batchBytes = 0;
@@ -86,24 +75,29 @@ export class SegmentLog<T> {
   private flushScheduled = false;
   private dirty = false;
   private dirDirty = false;
-
-  private readonly ready = new Deque<LogRecord<T>>();
-  private readyBytes = 0;
-  private unread = 0;
-  private reading = false;
+  private timer: NodeJS.Timeout | undefined;
 
   private diskBytes = 0;
-  /** Running average of the records appended, in bytes (for `hasRoom`). */
-  private typicalRecord = 1024;
   private liveRecords = 0;
   private diskFullUntil = 0;
-  private acksScheduled = false;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private readonly ackFhs = new Map<Segment, FileHandle>();
+  /** Running average of the records appended, in bytes (for `hasRoom`). */
+  private typicalRecord = 1024;
 
   constructor(private readonly opts: LogOptions<T>) {
     this.segmentBytes = Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(opts.maxBytes / 8)));
+    this.acks = new AckWriter(opts.log);
+    this.reader = new ReadAhead<T>(
+      {
+        decode: opts.decode,
+        onReadable: opts.onReadable,
+        lost: (seg, kind, offset, bytes) => {
+          this.corrupt(seg, kind, offset, bytes);
+          this.done(seg);
+        },
+        log: opts.log,
+      },
+      this.segments,
+    );
   }
 
   /** Records not yet acknowledged, appends in progress included. */
@@ -118,15 +112,12 @@ export class SegmentLog<T> {
 
   /** Write time of the oldest record not yet handed out, if known. */
   get oldestUnreadTime(): number | undefined {
-    const r = this.ready.peek();
-    if (r) return r.time;
-    for (const s of this.segments) if (s.unread > 0) return s.firstTime || undefined;
-    return undefined;
+    return this.reader.oldestTime;
   }
 
   /** Records ready to be taken. */
   get readyCount(): number {
-    return this.ready.length;
+    return this.reader.readyCount;
   }
 
   /** True while a write failed for lack of disk space and the pause after it lasts. */
@@ -156,49 +147,15 @@ export class SegmentLog<T> {
     }
   }
 
-  private async load(): Promise<number> {
-    const { dir } = this.opts;
-    let lastId = 0;
-    for (const id of listSegments(dir)) {
-      lastId = id;
-      const seg = new Segment(id, dir);
-      seg.sealed = true;
-      seg.size = await fileSize(seg.path);
-      const acked = await loadAcks(seg);
-      const fh = await open(seg.path, "r");
-      const found = await scanSegment(fh, seg.size, acked).finally(() => fh.close());
-      for (const r of found.regions) this.corrupt(seg, r.kind, r.offset, r.bytes);
-      seg.waiting.push(...found.offsets);
-      seg.live = found.offsets.length;
-      seg.firstTime = found.firstTime;
-      if (seg.live === 0) {
-        await this.removeFiles(seg);
-        continue;
-      }
-      this.segments.push(seg);
-      this.diskBytes += seg.size;
-      this.liveRecords += seg.live;
-      this.unread += seg.live;
-    }
-    await this.startSegment(lastId + 1);
-    this.opened = true;
-    await syncDir(dir);
-    this.dirDirty = false;
-    this.timer = setInterval(() => void this.periodicSync(), this.opts.fsyncIntervalMs);
-    this.timer.unref();
-    this.fill();
-    return this.liveRecords;
-  }
-
   /** Appends records; resolves once they are written (and synced, with `fsync: always`). */
   append(entries: readonly AppendEntry<T>[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error("disk buffer closed"));
     const now = Date.now();
     for (const entry of entries) {
-      const header = recordHeader(entry.payload, now);
-      this.batch.push({ header, entry });
-      this.batchBytes += HEADER_BYTES + entry.payload.length;
-      this.typicalRecord += (HEADER_BYTES + entry.payload.length - this.typicalRecord) / 16;
+      const size = HEADER_BYTES + entry.payload.length;
+      this.batch.push({ header: recordHeader(entry.payload, now), entry });
+      this.batchBytes += size;
+      this.typicalRecord += (size - this.typicalRecord) / 16;
     }
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushScheduled) {
@@ -214,36 +171,17 @@ export class SegmentLog<T> {
 
   /** The next record in log order, or undefined when none is read yet. */
   take(): LogRecord<T> | undefined {
-    const r = this.ready.shift();
-    if (r) {
-      this.readyBytes -= r.bytes;
-      this.fill();
-    }
-    return r;
+    return this.reader.take();
   }
 
   peek(): LogRecord<T> | undefined {
-    return this.ready.peek();
+    return this.reader.peek();
   }
 
   /** The record is done with (delivered or dead-lettered): it will not be read again. */
   ack(rec: LogRecord<T>): void {
-    const seg = rec.seg;
-    if (seg.deleted) return;
-    seg.live--;
-    this.liveRecords--;
-    if (seg.sealed && seg.live === 0) {
-      void this.deleteSegment(seg);
-      return;
-    }
-    seg.pendingAcks.push(rec.offset);
-    if (!this.acksScheduled) {
-      this.acksScheduled = true;
-      setImmediate(() => {
-        this.acksScheduled = false;
-        this.flushAcks();
-      });
-    }
+    if (rec.seg.deleted) return;
+    if (!this.done(rec.seg)) this.acks.add(rec.seg, rec.offset);
   }
 
   /** Waits for writes in progress, writes the acknowledgements, syncs and closes every file. */
@@ -259,24 +197,49 @@ export class SegmentLog<T> {
       else await this.flush();
     }
     this.closed = true;
+    this.reader.close();
     clearInterval(this.timer);
-    this.flushAcks();
-    for (const seg of this.segments) await seg.ackWrite;
+    await this.acks.close(this.segments);
     await this.activeFh.datasync().catch(() => {});
     await this.activeFh.close().catch(() => {});
-    // Nothing left to deliver in the last segment: leave no file behind for the next run to scan.
-    if (this.active.live === 0) {
-      this.active.deleted = true;
-      await this.ackFhs.get(this.active)?.close().catch(() => {});
-      this.ackFhs.delete(this.active);
-      await this.removeFiles(this.active);
-    }
-    for (const [, fh] of this.ackFhs) {
-      await fh.datasync().catch(() => {});
-      await fh.close().catch(() => {});
-    }
     for (const seg of this.segments) await seg.readFd?.close().catch(() => {});
+    // Nothing left to deliver in the last segment: leave no file behind for the next run to scan.
+    if (this.active.live === 0) await this.removeFiles(this.active);
     this.unlock?.();
+  }
+
+  private async load(): Promise<number> {
+    const { dir } = this.opts;
+    let lastId = 0;
+    for (const id of listSegments(dir)) {
+      lastId = id;
+      const seg = new Segment(id, dir);
+      seg.sealed = true;
+      seg.size = await fileSize(seg.path);
+      const acked = await loadAcks(seg);
+      const fh = await open(seg.path, "r");
+      const found = await scanSegment(fh, seg.size, acked).finally(() => fh.close());
+      for (const r of found.regions) this.corrupt(seg, r.kind, r.offset, r.bytes);
+      if (found.offsets.length === 0) {
+        await this.removeFiles(seg);
+        continue;
+      }
+      seg.waiting.push(...found.offsets);
+      seg.live = found.offsets.length;
+      seg.firstTime = found.firstTime;
+      this.segments.push(seg);
+      this.diskBytes += seg.size;
+      this.liveRecords += seg.live;
+      this.reader.queued(seg.live);
+    }
+    await this.startSegment(lastId + 1);
+    await syncDir(dir);
+    this.dirDirty = false;
+    this.opened = true;
+    this.timer = setInterval(() => void this.periodicSync(), this.opts.fsyncIntervalMs);
+    this.timer.unref();
+    this.reader.fill();
+    return this.liveRecords;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -338,20 +301,16 @@ export class SegmentLog<T> {
       this.liveRecords++;
       const time = p.header.readDoubleLE(8);
       if (seg.firstTime === 0) seg.firstTime = time;
-      if (this.unread === 0 && this.ready.length < READY_MAX && this.readyBytes < READY_BYTES) {
-        this.ready.push({ seg, offset: off, time, value: p.entry.value, bytes: size });
-        this.readyBytes += size;
+      if (this.reader.canTakeOver) {
+        this.reader.push({ seg, offset: off, time, value: p.entry.value, bytes: size });
         handed = true;
-      } else {
-        seg.waiting.push(off);
-        this.unread++;
-      }
+      } else this.reader.queue(seg, off);
       off += size;
     }
     seg.size = off;
     this.diskBytes += off - start;
     if (handed) this.opts.onReadable();
-    this.fill();
+    this.reader.fill();
   }
 
   private async rotate(): Promise<void> {
@@ -382,101 +341,22 @@ export class SegmentLog<T> {
         this.dirDirty = false;
         await syncDir(this.opts.dir);
       }
-      for (const [, fh] of this.ackFhs) await fh.datasync();
+      await this.acks.sync();
     } catch (err) {
       this.opts.log.warn({ err, dir: this.opts.dir }, "disk buffer sync failed");
     }
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Reading
+  // Deletion
 
-  /** Reads ahead from disk while the ready queue has room and records wait on disk. */
-  private fill(): void {
-    if (this.reading || this.closed || this.unread === 0) return;
-    if (this.ready.length >= READY_MAX || this.readyBytes >= READY_BYTES) return;
-    const seg = this.segments.find((s) => s.unread > 0);
-    if (!seg) return;
-    this.reading = true;
-    this.readSome(seg)
-      .catch((err: unknown) => this.opts.log.error({ err, file: seg.name }, "disk buffer read failed; retrying"))
-      .finally(() => {
-        this.reading = false;
-        if (!this.closed) setImmediate(() => this.fill());
-      });
-  }
-
-  private async readSome(seg: Segment): Promise<void> {
-    const fh = (seg.readFd ??= await open(seg.path, "r"));
-    const first = seg.waiting[seg.next]!;
-    let buf = await readAt(fh, first, Math.min(READ_CHUNK, seg.size - first));
-    let handed = false;
-    while (seg.unread > 0 && this.ready.length < READY_MAX && this.readyBytes < READY_BYTES) {
-      const off = seg.waiting[seg.next]!;
-      const rel = off - first;
-      let f = frameAt(buf, rel);
-      if (!f.ok && f.short) {
-        if (rel > 0) break; // the next read starts here
-        buf = await readAt(fh, first, Math.min(f.need, seg.size - first));
-        f = frameAt(buf, 0);
-      }
-      seg.next++;
-      this.unread--;
-      if (!f.ok) {
-        // It was intact when scanned or written: the file changed since.
-        this.corrupt(seg, "checksum", off, f.short ? seg.size - off : HEADER_BYTES);
-        this.lose(seg);
-        continue;
-      }
-      let value: T;
-      try {
-        value = this.opts.decode(f.payload);
-      } catch {
-        this.corrupt(seg, "checksum", off, f.end - rel);
-        this.lose(seg);
-        continue;
-      }
-      this.ready.push({ seg, offset: off, time: f.time, value, bytes: f.end - rel });
-      this.readyBytes += f.end - rel;
-      handed = true;
-    }
-    if (seg.unread === 0) {
-      seg.waiting.length = 0;
-      seg.next = 0;
-      if (seg.sealed) {
-        await seg.readFd?.close();
-        seg.readFd = undefined;
-      }
-    }
-    if (handed) this.opts.onReadable();
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Acknowledgements and deletion
-
-  private flushAcks(): void {
-    for (const seg of this.segments) {
-      if (seg.pendingAcks.length === 0 || seg.deleted) continue;
-      const offsets = seg.pendingAcks;
-      seg.pendingAcks = [];
-      const buf = Buffer.allocUnsafe(offsets.length * ACK_BYTES);
-      offsets.forEach((o, i) => ackEntry(o, buf, i * ACK_BYTES));
-      seg.ackWrite = seg.ackWrite.then(async () => {
-        if (seg.deleted) return;
-        try {
-          let fh = this.ackFhs.get(seg);
-          if (!fh) {
-            fh = await open(seg.ackPath, "a");
-            this.ackFhs.set(seg, fh);
-          }
-          await fh.write(buf);
-          seg.ackBytes += buf.length;
-        } catch (err) {
-          // Not fatal: the records come back once more after a restart.
-          this.opts.log.warn({ err, file: seg.name }, "disk buffer could not record acknowledgements");
-        }
-      });
-    }
+  /** Counts a record of `seg` as done; deletes the segment if that was its last. Returns true then. */
+  private done(seg: Segment): boolean {
+    seg.live--;
+    this.liveRecords--;
+    if (!seg.sealed || seg.live > 0) return false;
+    void this.deleteSegment(seg);
+    return true;
   }
 
   private async deleteSegment(seg: Segment): Promise<void> {
@@ -485,10 +365,7 @@ export class SegmentLog<T> {
     const i = this.segments.indexOf(seg);
     if (i >= 0) this.segments.splice(i, 1);
     this.diskBytes -= seg.size;
-    await seg.ackWrite;
-    const fh = this.ackFhs.get(seg);
-    this.ackFhs.delete(seg);
-    await fh?.close().catch(() => {});
+    await this.acks.forget(seg);
     await seg.readFd?.close().catch(() => {});
     seg.readFd = undefined;
     await this.removeFiles(seg);
@@ -496,19 +373,13 @@ export class SegmentLog<T> {
   }
 
   private async removeFiles(seg: Segment): Promise<void> {
+    seg.deleted = true;
     try {
       await rm(seg.ackPath, { force: true });
       await rm(seg.path, { force: true });
     } catch (err) {
       this.opts.log.warn({ err, file: seg.name }, "disk buffer could not delete a finished segment");
     }
-  }
-
-  /** A record that could not be read back is gone: counted out of the segment. */
-  private lose(seg: Segment): void {
-    seg.live--;
-    this.liveRecords--;
-    if (seg.sealed && seg.live === 0) void this.deleteSegment(seg);
   }
 
   private corrupt(seg: Segment, kind: CorruptionReport["kind"], offset: number, bytes: number): void {
