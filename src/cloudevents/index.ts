@@ -6,12 +6,14 @@
 export * from "./event.js";
 export {
   charsetOf,
+  eventFormatOf,
   isBatchMediaType,
   isJsonMediaType,
   isStructuredMediaType,
   isTextMediaType,
   mediaEssence,
 } from "./media.js";
+export type { EventFormat } from "./media.js";
 export {
   checkAttribute,
   isAbsoluteUri,
@@ -43,3 +45,23 @@ export { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes
 export type { ContentEncoding } from "./upconvert.js";
 export { INVALID_EVENT_TYPE, invalidEvent } from "./invalid.js";
 export type { InvalidEventInput } from "./invalid.js";
+export {
+  decodeProtobuf,
+  decodeProtobufBatch,
+  encodeProtobuf,
+  encodeProtobufBatch,
+  PROTOBUF_BATCH_MEDIA_TYPE,
+  PROTOBUF_DATA_MEDIA_TYPE,
+  PROTOBUF_MEDIA_TYPE,
+} from "./protobuf-format.js";
+export {
+  formatBatch,
+  formatStructured,
+  JSON_BATCH_CONTENT_TYPE,
+  JSON_STRUCTURED_CONTENT_TYPE,
+  parseBatchAs,
+  parseStructuredAs,
+} from "./structured.js";
+export type { FormattedBody } from "./structured.js";
+export { exactInstant, exactMillis, formatInstant, parseInstant } from "./timestamp.js";
+export type { Instant } from "./timestamp.js";
