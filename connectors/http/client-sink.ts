@@ -9,7 +9,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Static } from "@sinclair/typebox";
 import type { CloudEvent } from "../../src/cloudevents/event.js";
-import { binaryBody, encodeCeHeaders } from "../../src/cloudevents/index.js";
+import { binaryBody, encodeCeHeaders, formatBatch, formatStructured } from "../../src/cloudevents/index.js";
 import { serializeBatch, serializeStructured } from "../../src/cloudevents/json-format.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { SinkError } from "../../src/core/errors.js";
@@ -65,10 +65,13 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
     });
   }
 
-  const batcher =
-    cfg.mode === "batch"
-      ? new BatchCollector(cfg.batch, (events) => post({ "content-type": BATCH }, serializeBatch(events), AbortSignal.timeout(cfg.timeout)))
-      : undefined;
+  const protobuf = cfg.format === "protobuf";
+  const sendBatch = (events: CloudEvent[]) => {
+    if (!protobuf) return post({ "content-type": BATCH }, serializeBatch(events), AbortSignal.timeout(cfg.timeout));
+    const out = formatBatch(events, "protobuf");
+    return post({ "content-type": out.contentType }, out.body, AbortSignal.timeout(cfg.timeout));
+  };
+  const batcher = cfg.mode === "batch" ? new BatchCollector(cfg.batch, sendBatch) : undefined;
 
   return {
     guarantee: "confirmed",
@@ -78,7 +81,11 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
     },
     write(event: CloudEvent, signal: AbortSignal) {
       if (batcher) return batcher.add(event, signal);
-      if (cfg.mode === "structured") return post({ "content-type": STRUCTURED }, serializeStructured(event), signal);
+      if (cfg.mode === "structured") {
+        if (!protobuf) return post({ "content-type": STRUCTURED }, serializeStructured(event), signal);
+        const out = formatStructured(event, "protobuf");
+        return post({ "content-type": out.contentType }, out.body, signal);
+      }
       const { body, contentType } = binaryBody(event);
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of encodeCeHeaders(event, { prefix: "ce-", includeDatacontenttype: false })) headers[name] = value;

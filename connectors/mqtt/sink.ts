@@ -81,7 +81,7 @@ class MqttSink implements Sink {
     const topic = this.tpl.render(event);
     let out;
     try {
-      out = encodeMqttMessage(event, this.mode, this.version);
+      out = encodeMqttMessage(event, this.mode, this.version, this.cfg.format ?? "json");
     } catch (err) {
       throw new SinkError(`cannot encode the event: ${asBridgeError(err).message}`, false, { cause: err });
     }
