@@ -9,18 +9,25 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Static } from "@sinclair/typebox";
 import type { CloudEvent } from "../../src/cloudevents/event.js";
-import { binaryBody, encodeCeHeaders, formatBatch, formatStructured } from "../../src/cloudevents/index.js";
-import { serializeBatch, serializeStructured } from "../../src/cloudevents/json-format.js";
+import {
+  BATCH_JSON_CONTENT_TYPE,
+  binaryBody,
+  encodeCeHeaders,
+  encodeProtobuf,
+  formatStructured,
+  joinProtobufBatch,
+  PROTOBUF_BATCH_MEDIA_TYPE,
+  protobufBatchEntrySize,
+  STRUCTURED_JSON_CONTENT_TYPE,
+} from "../../src/cloudevents/index.js";
+import { serializeStructured } from "../../src/cloudevents/json-format.js";
+import { BatchWriter, type BatchLimits } from "../../src/core/batch-writer.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { SinkError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
-import { BatchCollector } from "./batch.js";
 import type { httpSinkSchema } from "./definition.js";
 
 type Config = Static<typeof httpSinkSchema>;
-
-const STRUCTURED = "application/cloudevents+json; charset=UTF-8";
-const BATCH = "application/cloudevents-batch+json; charset=UTF-8";
 
 export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
   const url = new URL(cfg.url);
@@ -65,13 +72,31 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
     });
   }
 
+  // Batch mode: each event is serialized once, when written; that text (or Protobuf message) is
+  // both what counts toward max_bytes and what the request body joins. An HTTP batch succeeds or
+  // fails as a whole, so every entry gets the request's result.
+  const limits: BatchLimits = { maxEntries: cfg.batch.max_events, maxBytes: cfg.batch.max_bytes, lingerMs: cfg.batch.linger };
   const protobuf = cfg.format === "protobuf";
-  const sendBatch = (events: CloudEvent[]) => {
-    if (!protobuf) return post({ "content-type": BATCH }, serializeBatch(events), AbortSignal.timeout(cfg.timeout));
-    const out = formatBatch(events, "protobuf");
-    return post({ "content-type": out.contentType }, out.body, AbortSignal.timeout(cfg.timeout));
-  };
-  const batcher = cfg.mode === "batch" ? new BatchCollector(cfg.batch, sendBatch) : undefined;
+  const jsonBatcher =
+    cfg.mode === "batch" && !protobuf
+      ? new BatchWriter<string>(limits, {
+          size: (json) => Buffer.byteLength(json) + 1,
+          send: async (jsons, signal) => {
+            await post({ "content-type": BATCH_JSON_CONTENT_TYPE }, `[${jsons.join(",")}]`, signal);
+            return jsons.map(() => undefined);
+          },
+        })
+      : undefined;
+  const protobufBatcher =
+    cfg.mode === "batch" && protobuf
+      ? new BatchWriter<Uint8Array>(limits, {
+          size: protobufBatchEntrySize,
+          send: async (events, signal) => {
+            await post({ "content-type": PROTOBUF_BATCH_MEDIA_TYPE }, joinProtobufBatch(events), signal);
+            return events.map(() => undefined);
+          },
+        })
+      : undefined;
 
   return {
     guarantee: "confirmed",
@@ -80,9 +105,10 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       ctx.setUp(true);
     },
     write(event: CloudEvent, signal: AbortSignal) {
-      if (batcher) return batcher.add(event, signal);
+      if (jsonBatcher) return jsonBatcher.write(serializeStructured(event), signal);
+      if (protobufBatcher) return protobufBatcher.write(encodeProtobuf(event), signal);
       if (cfg.mode === "structured") {
-        if (!protobuf) return post({ "content-type": STRUCTURED }, serializeStructured(event), signal);
+        if (!protobuf) return post({ "content-type": STRUCTURED_JSON_CONTENT_TYPE }, serializeStructured(event), signal);
         const out = formatStructured(event, "protobuf");
         return post({ "content-type": out.contentType }, out.body, signal);
       }
@@ -93,7 +119,8 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       return post(headers, body, signal);
     },
     async close() {
-      await batcher?.flushAll();
+      await jsonBatcher?.close();
+      await protobufBatcher?.close();
       agent.destroy();
       ctx.setUp(false);
     },

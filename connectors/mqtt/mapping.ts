@@ -40,6 +40,8 @@ import {
   type AttributeValue,
   type CloudEvent,
   type EventFormat,
+  escapeExtensionName,
+  STRUCTURED_JSON_CONTENT_TYPE,
 } from "../../src/cloudevents/index.js";
 import type { Decoded } from "../../src/core/source.js";
 
@@ -64,7 +66,7 @@ export interface MqttInboundOptions {
   readonly newId: () => string;
 }
 
-export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
+export const STRUCTURED_CONTENT_TYPE = STRUCTURED_JSON_CONTENT_TYPE;
 
 /** `mqtt://host:port` of a broker URL (the default port of the scheme when absent). */
 export function plainSourceFor(url: string): string {
@@ -79,20 +81,12 @@ export function plainSourceFor(url: string): string {
 }
 
 /**
- * Extension name for a plain message's user property: lower-cased, letters a–y and digits kept, every
- * other character (including `z`) written as `z` + two hex digits (`zz` + four for code points above
- * U+00FF), prefixed with `mqtt`. Collision-free: `Tenant-Id` → `mqtttenantz2did`.
- * Two properties differing only in case share a name; their values are joined with `,`.
+ * Extension name for a plain message's user property: `mqtt` + the kit's collision-free escaping
+ * (`Tenant-Id` → `mqtttenantz2did`). Two properties differing only in case share a name; their
+ * values are joined with `,`.
  */
 export function userPropertyExtensionName(name: string): string {
-  let out = "mqtt";
-  for (const ch of name.toLowerCase()) {
-    const c = ch.codePointAt(0)!;
-    if ((c >= 0x61 && c <= 0x79) || (c >= 0x30 && c <= 0x39)) out += ch;
-    else if (c < 0x100) out += "z" + c.toString(16).padStart(2, "0");
-    else out += "zz" + c.toString(16).padStart(4, "0");
-  }
-  return out;
+  return escapeExtensionName("mqtt", name);
 }
 
 function binaryAttributes(props: UserProperties): Record<string, string> {

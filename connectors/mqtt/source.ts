@@ -5,9 +5,10 @@
  *   across disconnects and crashes of this process, and resends them when the same client id returns.
  * - `client.handleMessage` is replaced before the client connects (a resent message can arrive in the
  *   same TCP read as the CONNACK). mqtt.js sends the PUBACK only when its callback is called, and it
- *   hands over one message at a time per connection, so: decode, wait for a free slot
- *   (`inbox.whenFree`), offer, and call the callback only when the route settles the message
- *   delivered, dead_lettered or rejected.
+ *   hands over one message at a time per connection, so: decode, reserve a window slot
+ *   (`inbox.reserve`: the slot waited for is ours, however many connections wait), offer into it,
+ *   and call the callback only when the route settles the message delivered, dead_lettered or
+ *   rejected.
  * - errored: the PUBACK is withheld and the connection is dropped (socket destroyed); mqtt.js
  *   reconnects after a second with the same client id and the broker resends the message (dup=1).
  *   A settle that arrives after its connection was replaced is ignored (the broker resends on the new
@@ -195,31 +196,34 @@ class SourceConnection {
     }
     if (this.stopping.aborted) return; // leave it unacknowledged: resent to the next session
 
-    this.inbox.whenFree(1, this.stopping).then(
-      () => {
-        if (gen !== this.generation) return; // connection replaced while waiting: it is being resent
-        let settled = false;
-        const received: Received = {
-          events,
-          ...invalid,
-          settle: (outcome) => {
-            if (settled) return;
-            settled = true;
-            if (gen !== this.generation || this.closed) return;
-            if (outcome.status === "errored") {
-              if (!this.stopping.aborted) this.release(gen);
-              return;
-            }
-            try {
-              done(); // PUBACK (QoS 1) or PUBCOMP (QoS 2)
-            } catch (err) {
-              this.ctx.log.warn({ err: (err as Error).message }, "MQTT acknowledgement failed; the broker will resend");
-            }
-          },
-        };
-        if (!this.inbox.offer(received)) {
-          // The route stopped accepting: leave the message unacknowledged for the next session.
-          settled = true;
+    this.inbox.reserve(1, 1, this.stopping).then(
+      (room) => {
+        try {
+          if (gen !== this.generation) return; // connection replaced while waiting: it is being resent
+          let settled = false;
+          const received: Received = {
+            events,
+            ...invalid,
+            settle: (outcome) => {
+              if (settled) return;
+              settled = true;
+              if (gen !== this.generation || this.closed) return;
+              if (outcome.status === "errored") {
+                if (!this.stopping.aborted) this.release(gen);
+                return;
+              }
+              try {
+                done(); // PUBACK (QoS 1) or PUBCOMP (QoS 2)
+              } catch (err) {
+                this.ctx.log.warn({ err: (err as Error).message }, "MQTT acknowledgement failed; the broker will resend");
+              }
+            },
+          };
+          // Refused only when the route stopped accepting: the message stays unacknowledged and the
+          // broker resends it to the next session or group member once this connection closes.
+          room.offer(received);
+        } finally {
+          room.release();
         }
       },
       () => {

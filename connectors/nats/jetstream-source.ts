@@ -1,14 +1,13 @@
 /**
  * `nats_jetstream` source: a durable pull consumer, at least once.
  *
- * - Flow control: it fetches only as many messages as the route's window has free slots
- *   (`inbox.free`), and waits with `inbox.whenFree` when the window is full, so the window is never
- *   exceeded and memory stays flat while a sink is down.
- * - Settle → native verb: delivered / dead_lettered → `ack()`; rejected → `term()`; errored →
- *   `nak(delay)`, the delay being the sink's Retry-After hint or 1s·2^(deliveries−1) capped at 30s
- *   (no delay when the daemon is stopping, so another replica takes over at once).
- * - While a message is in flight it calls `working()` every `ack_wait / 2`, so a slow route does not
- *   make the server redeliver a message that is still being handled.
+ * - Flow control: it reserves window slots (`inbox.reserve`) and fetches only as many messages as it
+ *   holds, so the window is never exceeded and memory stays flat while a sink is down.
+ * - Settle → native verb, through the kit's settle batcher (the acks of one turn leave in one socket
+ *   write): delivered / dead_lettered → `ack()`; rejected → `term()`; errored → `nak(delay)` with
+ *   the kit's `releaseDelay` (none at shutdown, so another replica takes over at once).
+ * - The kit's lease keeper sends `working()` for a message once half its ack wait has passed, so a
+ *   slow route does not make the server redeliver a message that is still being handled.
  * - `create: true` makes the consumer (explicit ack, deliver all, `max_ack_pending` = the route's
  *   window, `ack_wait`, `max_deliver`, `filter_subject`) and the stream from `subjects` if missing;
  *   otherwise it binds to the existing durable. Replicas on one durable share the messages.
@@ -25,26 +24,23 @@ import {
 } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { ConnectorContext } from "../../src/core/connector.js";
+import { LeaseKeeper } from "../../src/core/lease-keeper.js";
 import type { Outcome } from "../../src/core/outcome.js";
-import type { Inbox, Received, Source } from "../../src/core/source.js";
+import { releaseDelay } from "../../src/core/release-delay.js";
+import { SettleBatcher } from "../../src/core/settle-batcher.js";
+import type { Inbox, Received, Reservation, Source } from "../../src/core/source.js";
 import { NatsLink } from "./connect.js";
 import type { JetStreamSourceConfig } from "./definition.js";
 import { headerEntries, inboundOptions } from "./inbound.js";
 import { ensureStream } from "./jetstream-sink.js";
 import { decodeNatsMessage, type InboundOptions } from "./mapping.js";
 import { sleep } from "../../src/core/sleep.js";
-import { TurnQueue } from "../../src/core/turn-queue.js";
 
 export function createJetStreamSource(cfg: JetStreamSourceConfig, ctx: ConnectorContext): Source {
   return new JetStreamSource(cfg, ctx);
 }
 
-/** The nak delay for an errored message (exported for tests). */
-export function nakDelay(outcome: Extract<Outcome, { status: "errored" }>, deliveryCount: number): number {
-  if (outcome.error.code === "CEB_SHUTTING_DOWN") return 0;
-  if (outcome.retryAfterMs !== undefined && outcome.retryAfterMs >= 0) return Math.min(outcome.retryAfterMs, 300_000);
-  return Math.min(30_000, 1000 * 2 ** Math.max(0, Math.min(deliveryCount - 1, 15)));
-}
+type Verb = "ack" | "nak" | "term";
 
 /** A pull waits at most this long for messages; it also bounds how long `stop` waits for one. */
 const FETCH_EXPIRES_MS = 1_000;
@@ -57,16 +53,24 @@ class JetStreamSource implements Source {
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
   private batch: ConsumerMessages | undefined;
-  private readonly inFlight = new Set<JsMsg>();
-  private workingTimer: NodeJS.Timeout | undefined;
   private readonly opts: InboundOptions;
-  private readonly turn = new TurnQueue();
+  private leases: LeaseKeeper<JsMsg> | undefined;
+  /** Acks of one event-loop turn leave in one socket write; `close` waits for them. */
+  private readonly settles: SettleBatcher<JsMsg, Verb>;
 
   constructor(
     private readonly cfg: JetStreamSourceConfig,
     private readonly ctx: ConnectorContext,
   ) {
     this.opts = inboundOptions(cfg);
+    this.settles = new SettleBatcher<JsMsg, Verb>(
+      {
+        apply: (verb, msgs, delayMs) => {
+          for (const m of msgs) this.safe(() => (verb === "ack" ? m.ack() : verb === "term" ? m.term() : delayMs > 0 ? m.nak(delayMs) : m.nak()));
+        },
+      },
+      { maxBatch: 1_000, log: ctx.log },
+    );
   }
 
   async start(inbox: Inbox): Promise<void> {
@@ -105,33 +109,36 @@ class JetStreamSource implements Source {
     // at half of whichever is shorter, or the server redelivers messages we are still handling.
     const info = await consumer.info(true);
     const serverAckWait = info.config.ack_wait !== undefined ? Math.floor(info.config.ack_wait / 1e6) : Infinity;
-    this.armKeepAlive(Math.min(this.cfg.ack_wait ?? 30_000, serverAckWait));
+    const ackWait = Math.min(this.cfg.ack_wait ?? 30_000, serverAckWait);
+    // Messages still in flight from the previous connection keep their (old) keeper until they settle.
+    this.leases?.close();
+    this.leases = new LeaseKeeper<JsMsg>({
+      leaseMs: ackWait,
+      maxBatch: 1_000,
+      extend: (msgs) => {
+        for (const m of msgs) this.safe(() => m.working());
+      },
+    });
     this.consumer = consumer;
-  }
-
-  private armKeepAlive(ackWaitMs: number): void {
-    if (this.workingTimer) clearInterval(this.workingTimer);
-    this.workingTimer = setInterval(() => this.keepAlive(), Math.max(50, Math.floor(ackWaitMs / 2)));
-    this.workingTimer.unref();
   }
 
   private async pull(inbox: Inbox): Promise<void> {
     const signal = this.stopping.signal;
     let failures = 0;
     while (!signal.aborted) {
+      let room: Reservation | undefined;
       try {
-        await inbox.whenFree(1, signal);
-        if (signal.aborted || !inbox.accepting) break;
         const consumer = this.consumer;
         if (!consumer || !this.link?.isUp) {
           await sleep(250, signal);
           continue;
         }
-        const n = Math.max(1, Math.min(inbox.free, MAX_FETCH));
-        const batch = await consumer.fetch({ max_messages: n, expires: FETCH_EXPIRES_MS });
+        room = await inbox.reserve(1, MAX_FETCH, signal);
+        if (signal.aborted || !inbox.accepting) break;
+        const batch = await consumer.fetch({ max_messages: room.slots, expires: FETCH_EXPIRES_MS });
         this.batch = batch;
         for await (const m of batch) {
-          this.handle(m, inbox);
+          this.handle(m, room);
           failures = 0;
         }
         this.batch = undefined;
@@ -141,11 +148,13 @@ class JetStreamSource implements Source {
         failures++;
         this.ctx.log.warn({ err: (err as Error).message, attempt: failures }, "JetStream fetch failed; retrying");
         await sleep(Math.min(10_000, 100 * 2 ** Math.min(failures, 7)), signal);
+      } finally {
+        room?.release();
       }
     }
   }
 
-  private handle(m: JsMsg, inbox: Inbox): void {
+  private handle(m: JsMsg, room: Reservation): void {
     const info = m.info;
     const decoded = decodeNatsMessage(
       {
@@ -156,6 +165,12 @@ class JetStreamSource implements Source {
       },
       this.opts,
     );
+    if (room.slots === 0) {
+      // The server never sends more than we asked for; if it ever did, hand the extra back.
+      this.settles.settle("nak", m);
+      return;
+    }
+    const done = this.leases?.hold(m);
     let settled = false;
     const received: Received = {
       events: [decoded.event],
@@ -164,38 +179,27 @@ class JetStreamSource implements Source {
       settle: (outcome) => {
         if (settled) return;
         settled = true;
-        this.inFlight.delete(m);
+        done?.();
         this.apply(m, outcome, info.deliveryCount);
       },
     };
-    this.inFlight.add(m);
-    if (!inbox.offer(received)) {
-      // Only when the route stopped accepting (we never fetch beyond the free slots): release it now.
-      this.inFlight.delete(m);
+    if (!room.offer(received)) {
+      // The route stopped accepting: hand the message back at once.
       settled = true;
-      this.safe(() => m.nak());
+      done?.();
+      this.settles.settle("nak", m);
     }
   }
 
   private apply(m: JsMsg, outcome: Outcome, deliveryCount: number): void {
-    // Acks of one event-loop turn leave in one socket write (see TurnQueue).
-    this.turn.push(() => this.applyNow(m, outcome, deliveryCount));
-  }
-
-  private applyNow(m: JsMsg, outcome: Outcome, deliveryCount: number): void {
     switch (outcome.status) {
       case "delivered":
       case "dead_lettered":
-        this.safe(() => m.ack());
-        break;
+        return this.settles.settle("ack", m);
       case "rejected":
-        this.safe(() => m.term());
-        break;
-      case "errored": {
-        const ms = nakDelay(outcome, deliveryCount);
-        this.safe(() => (ms > 0 ? m.nak(ms) : m.nak()));
-        break;
-      }
+        return this.settles.settle("term", m);
+      case "errored":
+        return this.settles.settle("nak", m, releaseDelay(outcome, deliveryCount));
     }
   }
 
@@ -206,10 +210,6 @@ class JetStreamSource implements Source {
     } catch (err) {
       this.ctx.log.warn({ err: (err as Error).message }, "JetStream acknowledgement failed; the server will redeliver");
     }
-  }
-
-  private keepAlive(): void {
-    for (const m of this.inFlight) this.safe(() => m.working());
   }
 
   async stop(): Promise<void> {
@@ -226,12 +226,11 @@ class JetStreamSource implements Source {
     }
   }
 
-  async close(): Promise<void> {
+  async close(deadline?: AbortSignal): Promise<void> {
     await this.stop();
-    // Acks and naks queued for the end of this turn must leave before the connection closes.
-    this.turn.flush();
-    if (this.workingTimer) clearInterval(this.workingTimer);
-    this.inFlight.clear();
+    // Acks and naks already decided must leave before the connection closes.
+    await this.settles.close(deadline);
+    this.leases?.close();
     await this.link?.close();
   }
 }

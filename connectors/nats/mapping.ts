@@ -39,6 +39,8 @@ import {
   type AttributeValue,
   type CloudEvent,
   type EventFormat,
+  escapeExtensionName,
+  STRUCTURED_JSON_CONTENT_TYPE,
 } from "../../src/cloudevents/index.js";
 import type { Decoded } from "../../src/core/source.js";
 
@@ -74,7 +76,7 @@ export interface InboundOptions {
   readonly newId: () => string;
 }
 
-export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
+export const STRUCTURED_CONTENT_TYPE = STRUCTURED_JSON_CONTENT_TYPE;
 const MSG_ID_HEADER = "nats-msg-id";
 
 function lc(s: string): string {
@@ -102,21 +104,11 @@ export function renderPlainSource(template: string, vars: { server: string; subj
 }
 
 /**
- * Extension name for a plain message's header: lower-cased, letters a–y and digits kept, every other
- * character (including `z`) written as `z` + two hex digits, prefixed with `nats`. Collision-free:
- * `X-Tenant` → `natsxz2dtenant`, `x_tenant` → `natsxz5ftenant`, `zone` → `natsz7aone`.
- * Header names are ASCII (NATS forbids others); a non-ASCII code unit is written as `z` + four hex
- * digits after a `zz` marker, which no two-digit escape can produce.
+ * Extension name for a plain message's header: `nats` + the kit's collision-free escaping
+ * (`X-Tenant` → `natsxz2dtenant`, `zone` → `natsz7aone`).
  */
 export function headerExtensionName(header: string): string {
-  let out = "nats";
-  for (const ch of lc(header)) {
-    const c = ch.charCodeAt(0);
-    if ((c >= 0x61 && c <= 0x79) || (c >= 0x30 && c <= 0x39)) out += ch;
-    else if (c < 0x100) out += "z" + c.toString(16).padStart(2, "0");
-    else out += "zz" + c.toString(16).padStart(4, "0");
-  }
-  return out;
+  return escapeExtensionName("nats", header);
 }
 
 /** Headers consumed by the plain mapping itself, never copied into extensions. */

@@ -5,6 +5,8 @@
  */
 export * from "./event.js";
 export {
+  BATCH_JSON_CONTENT_TYPE,
+  STRUCTURED_JSON_CONTENT_TYPE,
   charsetOf,
   eventFormatOf,
   isBatchMediaType,
@@ -50,6 +52,8 @@ export {
   decodeProtobufBatch,
   encodeProtobuf,
   encodeProtobufBatch,
+  joinProtobufBatch,
+  protobufBatchEntrySize,
   PROTOBUF_BATCH_MEDIA_TYPE,
   PROTOBUF_DATA_MEDIA_TYPE,
   PROTOBUF_MEDIA_TYPE,
@@ -57,11 +61,10 @@ export {
 export {
   formatBatch,
   formatStructured,
-  JSON_BATCH_CONTENT_TYPE,
-  JSON_STRUCTURED_CONTENT_TYPE,
   parseBatchAs,
   parseStructuredAs,
 } from "./structured.js";
 export type { FormattedBody } from "./structured.js";
 export { exactInstant, exactMillis, formatInstant, parseInstant } from "./timestamp.js";
 export type { Instant } from "./timestamp.js";
+export { escapeExtensionName } from "./extension-name.js";

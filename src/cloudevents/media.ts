@@ -6,6 +6,13 @@
  * the wire, and they never allocate more than one lower-cased essence string per call.
  */
 
+/**
+ * What structured-mode and batch-mode senders write. The charset is lower case: the official
+ * JavaScript SDK (`cloudevents` 10) compares the content type verbatim and refuses `charset=UTF-8`.
+ */
+export const STRUCTURED_JSON_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
+export const BATCH_JSON_CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8";
+
 const STRUCTURED_PREFIX = "application/cloudevents";
 const BATCH_PREFIX = "application/cloudevents-batch";
 

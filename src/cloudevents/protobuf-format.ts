@@ -185,6 +185,48 @@ export function encodeProtobufBatch(evs: readonly CloudEvent[]): Uint8Array {
   return load().batch.encode({ events }).finish();
 }
 
+/** Bytes of a varint holding `n` (n ≥ 0, below 2^53). */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/**
+ * What one already encoded event adds to a `CloudEventBatch`: the field tag, the length and the
+ * bytes. Lets batching sinks count `max_bytes` exactly while encoding each event only once.
+ */
+export function protobufBatchEntrySize(encoded: Uint8Array): number {
+  return 1 + varintSize(encoded.byteLength) + encoded.byteLength;
+}
+
+/**
+ * A `CloudEventBatch` from events already encoded by `encodeProtobuf`. Identical to
+ * `encodeProtobufBatch` of the events: a repeated message field is each message framed as field 1,
+ * wire type 2 (tag 0x0a), then its length as a varint.
+ */
+export function joinProtobufBatch(encoded: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const e of encoded) total += protobufBatchEntrySize(e);
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const e of encoded) {
+    out[at++] = 0x0a;
+    let n = e.byteLength;
+    while (n >= 128) {
+      out[at++] = (n % 128) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    out[at++] = n;
+    out.set(e, at);
+    at += e.byteLength;
+  }
+  return out;
+}
+
 // ---- reading ---------------------------------------------------------------------------------
 
 /** The shape protobufjs decodes into (unset fields read their proto3 defaults from the prototype). */

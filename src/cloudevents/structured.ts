@@ -6,7 +6,7 @@
 import { UnsupportedMediaTypeError } from "../core/errors.js";
 import type { CloudEvent } from "./event.js";
 import { parseBatch, parseStructured, serializeBatch, serializeStructured, type JsonLimits } from "./json-format.js";
-import { eventFormatOf, mediaEssence, type EventFormat } from "./media.js";
+import { BATCH_JSON_CONTENT_TYPE, eventFormatOf, mediaEssence, STRUCTURED_JSON_CONTENT_TYPE, type EventFormat } from "./media.js";
 import {
   decodeProtobuf,
   decodeProtobufBatch,
@@ -15,11 +15,6 @@ import {
   PROTOBUF_BATCH_MEDIA_TYPE,
   PROTOBUF_MEDIA_TYPE,
 } from "./protobuf-format.js";
-
-/** Structured JSON output content type (lower case, as every sink writes it). */
-export const JSON_STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
-/** Batch JSON output content type. */
-export const JSON_BATCH_CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8";
 
 /** A serialized event (or batch) and the content type that names its format. */
 export interface FormattedBody {
@@ -63,11 +58,11 @@ export function parseBatchAs(contentType: string | undefined, body: Uint8Array, 
 /** One event in structured mode. Throws `FormatError` for data that cannot be serialized. */
 export function formatStructured(ev: CloudEvent, format: EventFormat): FormattedBody {
   if (format === "protobuf") return { body: encodeProtobuf(ev), contentType: PROTOBUF_MEDIA_TYPE };
-  return { body: Buffer.from(serializeStructured(ev), "utf8"), contentType: JSON_STRUCTURED_CONTENT_TYPE };
+  return { body: Buffer.from(serializeStructured(ev), "utf8"), contentType: STRUCTURED_JSON_CONTENT_TYPE };
 }
 
 /** Events in batch mode. Throws `FormatError` for data that cannot be serialized. */
 export function formatBatch(evs: readonly CloudEvent[], format: EventFormat): FormattedBody {
   if (format === "protobuf") return { body: encodeProtobufBatch(evs), contentType: PROTOBUF_BATCH_MEDIA_TYPE };
-  return { body: Buffer.from(serializeBatch(evs), "utf8"), contentType: JSON_BATCH_CONTENT_TYPE };
+  return { body: Buffer.from(serializeBatch(evs), "utf8"), contentType: BATCH_JSON_CONTENT_TYPE };
 }

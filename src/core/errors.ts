@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   CEB_TRANSFORM: "a transform would produce an invalid CloudEvent",
   CEB_NOT_CONNECTED: "a connector has no connection right now",
   CEB_CONNECT: "a connector could not connect or bind",
+  CEB_LEASE_LOST: "a message's lease (visibility timeout, lock) could not be kept; the broker will redeliver it",
+  CEB_SETTLE: "a native settle call (delete, acknowledge, release) failed; the broker will redeliver the message",
   CEB_DEAD_LETTER: "writing to the dead-letter sink failed; the source message is released, not acked",
   CEB_INTERNAL: "an unexpected error inside the daemon (a bug: please report it)",
 } as const;

@@ -10,13 +10,32 @@ import type { BridgeError } from "./errors.js";
  * - `rejected`: a permanent failure with no dead-letter sink. The source acknowledges or terminates
  *   the message (JetStream term, HTTP 4xx): redelivery would fail the same way.
  * - `errored`: a transient failure outlasted the retry budget, or the daemon is stopping. The source
- *   releases the message for redelivery (JetStream nak, HTTP 503 with Retry-After).
+ *   releases the message for redelivery (JetStream nak, HTTP 503 with Retry-After); `release` says
+ *   which, so a source can hand a message back at once at shutdown and after a delay otherwise
+ *   (see `release-delay.ts`).
  */
 export type Outcome =
   | { readonly status: "delivered" }
   | { readonly status: "dead_lettered"; readonly error: BridgeError }
   | { readonly status: "rejected"; readonly error: BridgeError }
-  | { readonly status: "errored"; readonly error: BridgeError; readonly retryAfterMs?: number };
+  | ErroredOutcome;
+
+/**
+ * Why an `errored` message is released:
+ * - `shutdown`: the daemon is stopping; release at once so another replica can take it.
+ * - `retries_spent`: a transient failure outlasted its retry budget (a sink's, or the dead-letter
+ *   sink's), an earlier event of its ordering key awaits redelivery, or an internal error occurred;
+ *   release after a delay.
+ */
+export type ReleaseReason = "shutdown" | "retries_spent";
+
+export interface ErroredOutcome {
+  readonly status: "errored";
+  readonly error: BridgeError;
+  readonly release: ReleaseReason;
+  /** The remote's hint for when to try again (Retry-After), in ms. */
+  readonly retryAfterMs?: number;
+}
 
 export type OutcomeStatus = Outcome["status"];
 

@@ -38,23 +38,46 @@ export interface Decoded {
 /**
  * The route's side of a source: a bounded window of in-flight events.
  *
- * Pausable sources wait for room (`whenFree`) before fetching; sources that cannot pause (core NATS,
- * MQTT QoS 0) or can answer the sender (HTTP: 429) call `offer` and handle a refusal themselves.
+ * Pausable sources reserve room before they fetch (`reserve`) and offer what they fetched into the
+ * reservation, so several pullers or connections never hold more messages than the window has slots.
+ * Sources that cannot pause (core NATS, MQTT QoS 0) or can answer the sender (HTTP: 429) call `offer`
+ * and handle a refusal themselves.
  */
 export interface Inbox {
   /** The route's window size (`max_in_flight`), counted in events. */
   readonly capacity: number;
-  /** Free slots right now. */
+  /** Slots neither in use nor reserved right now. */
   readonly free: number;
   /** False once the route is shutting down: sources should refuse new work. */
   readonly accepting: boolean;
   /**
    * Hands a message to the route, taking one slot per event. Returns false, without taking the
-   * message, when the window lacks room for all its events or the route stopped accepting.
+   * message, when the window lacks room for all its events (or someone is waiting for room) or the
+   * route stopped accepting. Never blocks.
    */
   offer(msg: Received): boolean;
-  /** Resolves once `n` slots are free; rejects with the signal's reason when it aborts. */
-  whenFree(n: number, signal: AbortSignal): Promise<void>;
+  /**
+   * Waits until at least `min` slots are free, then holds `min(free, max)` of them for the caller.
+   * Waiters are served in arrival order and each gets the slots it waited for. Rejects with the
+   * signal's reason when it aborts, and with a RangeError when `min` exceeds the capacity.
+   * Always `release()` the reservation once done offering (in a `finally`).
+   */
+  reserve(min: number, max: number, signal: AbortSignal): Promise<Reservation>;
+}
+
+/** Slots held for one source caller; see `Inbox.reserve`. */
+export interface Reservation {
+  /** Slots still held. */
+  readonly slots: number;
+  /**
+   * Hands a message to the route using `msg.events.length` of the held slots. Returns false, without
+   * taking the message, only when the route stopped accepting; the caller must then release the
+   * message natively (nak, visibility 0, release) or leave it to the broker. Throws a RangeError when
+   * the message has more events than the reservation holds.
+   */
+  offer(msg: Received): boolean;
+  /** Gives back the slots not offered into. Idempotent. */
+  release(): void;
 }
 
 /**
@@ -70,6 +93,13 @@ export interface Source {
   start(inbox: Inbox): Promise<void>;
   /** Stops taking new messages. Messages already offered still settle. Idempotent. */
   stop(): Promise<void>;
-  /** Releases every resource. Unsettled messages are left for the broker to redeliver. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Releases every resource. Idempotent.
+   *
+   * The settle contract: `Received.settle` may start asynchronous native work (a delete, an
+   * acknowledge call). The source tracks that work, and `close` waits for it until `deadline` aborts
+   * (the engine passes what remains of `shutdown_timeout`), so a clean shutdown leaves no message
+   * delivered but not acknowledged. Messages never settled are left for the broker to redeliver.
+   */
+  close(deadline?: AbortSignal): Promise<void>;
 }

@@ -14,6 +14,7 @@ import type { StatusBoard } from "../observability/status.js";
 import { Deduper } from "./dedupe.js";
 import { KeyedSequencer } from "./ordering.js";
 import { Route } from "./route.js";
+import { RouteStats } from "./route-stats.js";
 import { compileTransform } from "./transform.js";
 
 export interface EngineDeps {
@@ -27,12 +28,20 @@ export class Engine {
   private readonly sinks = new Map<string, Sink>();
   private readonly sources = new Map<string, Source>();
   private readonly routes: Route[] = [];
+  /** Per route name; made before any component so a source can count its drops from the start. */
+  private readonly stats = new Map<string, RouteStats>();
   private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly config: BridgeConfig,
     private readonly deps: EngineDeps,
-  ) {}
+  ) {
+    for (const rc of config.routes) {
+      const stats = new RouteStats(deps.metrics, { name: rc.name, sourceId: rc.from, sinkIds: rc.to, deadLetter: rc.dead_letter, capacity: rc.max_in_flight });
+      this.stats.set(rc.name, stats);
+      deps.board.routes.set(rc.name, stats.state);
+    }
+  }
 
   /** Creates every component, opens sinks, then starts sources. Throws if a component cannot start. */
   async start(): Promise<void> {
@@ -58,15 +67,21 @@ export class Engine {
     deps.board.stopping = true;
     for (const r of this.routes) r.stopAccepting();
     await Promise.all([...this.sources.values()].map((s) => s.stop().catch((err) => deps.log.warn({ err }, "source stop failed"))));
+    // One deadline for the whole shutdown: draining, then the sources' pending native settles.
+    const deadline = timeoutSignal(timeoutMs);
     const drained = Promise.all(this.routes.map((r) => r.drain()));
-    const timedOut = await Promise.race([drained.then(() => false), delay(timeoutMs).then(() => true)]);
+    const timedOut = await Promise.race([drained.then(() => false), aborted(deadline).then(() => true)]);
     if (timedOut) {
       deps.log.warn({ timeoutMs }, "shutdown timeout: releasing in-flight events for redelivery");
       for (const r of this.routes) r.abort();
       await drained;
     }
     await Promise.all([...this.sinks.values()].map((s) => s.close().catch((err) => deps.log.warn({ err }, "sink close failed"))));
-    await Promise.all([...this.sources.values()].map((s) => s.close().catch((err) => deps.log.warn({ err }, "source close failed"))));
+    // Releases triggered by the abort above still need a moment to reach the broker.
+    const settleDeadline = timedOut ? timeoutSignal(SETTLE_GRACE_MS) : deadline;
+    await Promise.all([...this.sources.values()].map((s) => s.close(settleDeadline).catch((err) => deps.log.warn({ err }, "source close failed"))));
+    deadline.cancel();
+    settleDeadline.cancel();
     deps.log.info({}, "cebridge stopped");
   }
 
@@ -76,7 +91,8 @@ export class Engine {
     board.components.set(board.key(kind, id), state);
     const component = `${kind}:${id}`;
     metrics.connectorUp.set({ component }, 0);
-    const route = this.config.routes.find((r) => r.from === id)?.name ?? "";
+    const route = this.config.routes.find((r) => r.from === id)?.name;
+    const stats = route !== undefined ? this.stats.get(route) : undefined;
     return {
       id,
       instanceId: this.config.engine.instance_id,
@@ -88,9 +104,7 @@ export class Engine {
         metrics.connectorUp.set({ component }, up ? 1 : 0);
       },
       countDropped(reason) {
-        metrics.dropped.inc({ route, reason });
-        const r = board.routes.get(route);
-        if (r) r.counters.dropped++;
+        stats?.dropped(reason);
       },
     };
   }
@@ -108,17 +122,7 @@ export class Engine {
   }
 
   private createRoute(rc: RouteConfig): Route {
-    const { board, metrics, log } = this.deps;
-    const state = {
-      name: rc.name,
-      from: rc.from,
-      to: rc.to,
-      deadLetter: rc.dead_letter,
-      capacity: rc.max_in_flight,
-      inFlight: 0,
-      counters: { received: 0, delivered: 0, filtered: 0, deadLettered: 0, rejected: 0, released: 0, dropped: 0 },
-    };
-    board.routes.set(rc.name, state);
+    const { metrics, log } = this.deps;
     const routeLog = log.child({ route: rc.name });
     const filterErrors = metrics.filterErrors.labels({ route: rc.name });
     return new Route(
@@ -139,13 +143,25 @@ export class Engine {
         ...(rc.dedupe ? { dedupe: new Deduper(rc.dedupe.window, rc.dedupe.max_keys) } : {}),
         ...(rc.ordering ? { ordering: new KeyedSequencer() } : {}),
       },
-      metrics,
+      this.stats.get(rc.name)!,
       routeLog,
-      state,
     );
   }
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** After a shutdown timeout, how long sources may still take to hand released messages back. */
+const SETTLE_GRACE_MS = 2_000;
+
+/**
+ * Aborts after `ms`. Unlike `AbortSignal.timeout`, its timer keeps the process alive, so a shutdown
+ * waiting on nothing but its deadline still reaches the end instead of exiting mid-way.
+ */
+function timeoutSignal(ms: number): AbortSignal & { cancel(): void } {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error("shutdown deadline")), ms);
+  return Object.assign(ac.signal, { cancel: () => clearTimeout(timer) });
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 }

@@ -35,7 +35,7 @@ export class KeyedSequencer {
     s.queued++;
     const result = s.tail.then(async (): Promise<Outcome> => {
       if (s.held) {
-        return { status: "errored", error: new BridgeError("CEB_RETRIES_EXHAUSTED", `an earlier event with partitionkey "${k}" awaits redelivery`, true) };
+        return { status: "errored", error: new BridgeError("CEB_RETRIES_EXHAUSTED", `an earlier event with partitionkey "${k}" awaits redelivery`, true), release: "retries_spent" };
       }
       const outcome = await deliver();
       if (outcome.status === "errored") s.held = true;

@@ -3,23 +3,24 @@
  *
  * The route is its source's `Inbox`. Each received message takes one window slot per event; the
  * message is settled exactly once, after every sink answered for every event, with the worst
- * outcome (see `core/outcome.ts`). Permanent failures go to the dead-letter sink; if that write
- * fails too, the message is released rather than acked, so nothing is silently dropped.
+ * outcome (see `core/outcome.ts`). Permanent failures go to the dead-letter sink, one dead letter per
+ * failing sink (each names its sink, so a redrive can target just that one); if a dead-letter write
+ * fails, the message is released rather than acked, so nothing is silently dropped.
  */
 import type { CloudEvent } from "../cloudevents/event.js";
 import { BridgeError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { DELIVERED, worse, type Outcome } from "../core/outcome.js";
 import type { Sink } from "../core/sink.js";
-import type { Inbox, Received } from "../core/source.js";
-import type { Metrics } from "../observability/metrics.js";
-import type { RouteState } from "../observability/status.js";
+import type { Inbox, Received, Reservation } from "../core/source.js";
 import { deadLetterEvent } from "./dead-letter.js";
 import type { Deduper } from "./dedupe.js";
 import { Deadlines } from "./deadlines.js";
 import { writeWithRetry, type WriteOptions } from "./deliver.js";
 import { loopVerdict, withLoopMarkers } from "./loop.js";
 import type { KeyedSequencer } from "./ordering.js";
+import { judge } from "./results.js";
+import type { RouteStats } from "./route-stats.js";
 import type { Transform } from "./transform.js";
 import { Window } from "./window.js";
 
@@ -51,34 +52,19 @@ export class Route implements Inbox {
   private pending = 0;
   private drained: (() => void) | undefined;
   private open = true;
-  /** Metric children bound to this route's labels once, so the hot path does no label hashing. */
-  private readonly m;
   /** Write options per sink (same order as `setup.sinks`), built once. */
   private readonly sinkWrites: readonly WriteOptions[];
   private readonly deadLetterWrite: WriteOptions;
 
   constructor(
     private readonly setup: RouteSetup,
-    private readonly metrics: Metrics,
+    private readonly stats: RouteStats,
     private readonly log: Logger,
-    private readonly state: RouteState,
   ) {
     this.window = new Window(setup.window);
     this.deadlines = new Deadlines(setup.timeoutMs);
-    const name = setup.name;
-    this.m = {
-      received: metrics.received.labels(name, setup.sourceId),
-      inFlight: metrics.inFlight.labels(name),
-      filtered: metrics.filtered.labels(name),
-      delivery: metrics.deliverySeconds.labels(name),
-      dropped: { loop: metrics.dropped.labels(name, "loop"), dedupe: metrics.dropped.labels(name, "dedupe") },
-      delivered: setup.sinks.map(({ id }) => metrics.delivered.labels(name, id)),
-    };
     const base = { retry: setup.retry, deadlines: this.deadlines, timeoutMs: setup.timeoutMs, signal: this.hardStop.signal };
-    this.sinkWrites = setup.sinks.map(({ id }) => {
-      const retries = metrics.retries.labels(name, id);
-      return { ...base, onRetry: () => retries.inc() };
-    });
+    this.sinkWrites = setup.sinks.map((_, i) => ({ ...base, onRetry: () => stats.retried(i) }));
     this.deadLetterWrite = base;
   }
 
@@ -97,17 +83,21 @@ export class Route implements Inbox {
   offer(msg: Received): boolean {
     const n = msg.events.length;
     if (!this.open || !this.window.tryAcquire(n)) return false;
-    this.pending++;
-    this.state.inFlight = this.window.inFlight;
-    this.m.inFlight.set(this.window.inFlight);
-    this.m.received.inc(n);
-    this.state.counters.received += n;
-    void this.process(msg, n, performance.now());
+    this.admit(msg, n);
     return true;
   }
 
-  whenFree(n: number, signal: AbortSignal): Promise<void> {
-    return this.window.whenFree(n, signal);
+  async reserve(min: number, max: number, signal: AbortSignal): Promise<Reservation> {
+    const granted = await this.window.reserve(min, max, signal);
+    return new RouteReservation(this, this.window, granted);
+  }
+
+  /** Starts routing a message whose `n` slots are already taken. */
+  admit(msg: Received, n: number): void {
+    this.pending++;
+    this.stats.inFlight(this.window.inFlight);
+    this.stats.received(n);
+    void this.process(msg, n, performance.now());
   }
 
   /** Stops taking new messages (shutdown phase 1). */
@@ -143,13 +133,11 @@ export class Route implements Inbox {
     } catch (err) {
       // A bug, not an event problem: release the message so it is not lost.
       this.log.error({ err, route: this.setup.name }, "unexpected error while routing");
-      outcome = { status: "errored", error: new BridgeError("CEB_INTERNAL", String(err), true, { cause: err }) };
+      outcome = { status: "errored", error: new BridgeError("CEB_INTERNAL", String(err), true, { cause: err }), release: "retries_spent" };
     }
     this.window.release(n);
-    this.state.inFlight = this.window.inFlight;
-    this.m.inFlight.set(this.window.inFlight);
-    this.count(outcome);
-    this.m.delivery.observe((performance.now() - started) / 1000);
+    this.stats.inFlight(this.window.inFlight);
+    this.stats.settled(outcome, (performance.now() - started) / 1000);
     try {
       msg.settle(outcome);
     } catch (err) {
@@ -160,12 +148,6 @@ export class Route implements Inbox {
       this.drained = undefined;
       done();
     }
-  }
-
-  private count(outcome: Outcome): void {
-    const c = this.state.counters;
-    if (outcome.status === "rejected") c.rejected++;
-    else if (outcome.status === "errored") c.released++;
   }
 
   private async deliverAll(msg: Received): Promise<Outcome> {
@@ -180,7 +162,7 @@ export class Route implements Inbox {
     if (s.loopPrevention) {
       const verdict = loopVerdict(event, s.instanceId, s.maxHops);
       if (verdict) {
-        this.drop("loop");
+        this.stats.dropped("loop");
         this.log.debug({ route: s.name, id: event.attributes["id"], verdict }, "loop cut");
         return DELIVERED;
       }
@@ -190,21 +172,15 @@ export class Route implements Inbox {
       : () => this.deliverEvent(event, deliveryCount);
     if (!s.dedupe) return ordered();
     const { outcome, duplicate } = await s.dedupe.run(event, ordered);
-    if (duplicate) this.drop("dedupe");
+    if (duplicate) this.stats.dropped("dedupe");
     return outcome;
-  }
-
-  private drop(reason: "loop" | "dedupe"): void {
-    this.m.dropped[reason].inc();
-    this.state.counters.dropped++;
   }
 
   /** Filter, transform, fan out to every sink, and fold the results. */
   private async deliverEvent(event: CloudEvent, deliveryCount: number | undefined): Promise<Outcome> {
     const s = this.setup;
     if (s.filter && !s.filter(event)) {
-      this.m.filtered.inc();
-      this.state.counters.filtered++;
+      this.stats.filtered();
       return DELIVERED;
     }
     let out = event;
@@ -223,35 +199,25 @@ export class Route implements Inbox {
         : await Promise.all(s.sinks.map(({ sink }, i) => writeWithRetry(sink, out, this.sinkWrites[i]!)));
 
     let outcome: Outcome = DELIVERED;
+    const shutdown = this.hardStop.signal.aborted ? (this.hardStop.signal.reason as BridgeError) : undefined;
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
-      const sinkId = s.sinks[i]!.id;
       if (r.ok) {
-        this.m.delivered[i]!.inc();
-        this.state.counters.delivered++;
+        this.stats.delivered(i);
         continue;
       }
-      if (this.hardStop.signal.aborted) {
-        // Cut off by shutdown: release for redelivery, whatever the delivery count.
-        outcome = worse(outcome, { status: "errored", error: this.hardStop.signal.reason as BridgeError });
+      const sinkId = s.sinks[i]!.id;
+      const verdict = judge(r, { sinkId, shutdown, deliveryCount, maxDeliveries: s.maxDeliveries });
+      if (verdict.kind === "dead_letter") {
+        this.stats.failed(sinkId, r.error.code);
+        outcome = worse(outcome, await this.deadLetter(event, verdict.error, sinkId, verdict.attempts));
         continue;
       }
-      this.metrics.failed.inc({ route: s.name, sink: sinkId, reason: r.error.code });
-      if (r.final) {
-        outcome = worse(outcome, await this.deadLetter(event, r.error, sinkId, r.attempts));
-      } else if (s.maxDeliveries !== undefined && deliveryCount !== undefined && deliveryCount >= s.maxDeliveries) {
-        const exhausted = new BridgeError(
-          "CEB_RETRIES_EXHAUSTED",
-          `gave up after ${deliveryCount} deliveries: ${r.error.message}`,
-          false,
-          { cause: r.error },
-        );
-        outcome = worse(outcome, await this.deadLetter(event, exhausted, sinkId, r.attempts));
-      } else {
-        const error = new BridgeError("CEB_RETRIES_EXHAUSTED", `sink "${sinkId}": ${r.error.message}`, true, { cause: r.error });
+      if (verdict.counted) {
+        this.stats.failed(sinkId, r.error.code);
         this.log.warn({ route: s.name, sink: sinkId, id: event.attributes["id"], code: r.error.code, attempts: r.attempts }, "releasing event for redelivery");
-        outcome = worse(outcome, { status: "errored", error, ...(r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}) });
       }
+      outcome = worse(outcome, verdict.outcome);
     }
     return outcome;
   }
@@ -265,7 +231,6 @@ export class Route implements Inbox {
   /** Writes `event` to the dead-letter sink. Acked when that succeeds, released when it fails. */
   private async deadLetter(event: CloudEvent, error: BridgeError, sinkId: string | undefined, attempts: number): Promise<Outcome> {
     const s = this.setup;
-    const reason = error.code;
     const fields = { route: s.name, sink: sinkId, id: event.attributes["id"], source: event.attributes["source"], code: error.code, reason: error.message };
     if (!s.deadLetter) {
       this.log.warn(fields, "event failed permanently and the route has no dead_letter sink");
@@ -274,12 +239,42 @@ export class Route implements Inbox {
     const dl = deadLetterEvent(event, error, { route: s.name, ...(sinkId !== undefined ? { sink: sinkId } : {}), attempts });
     const r = await writeWithRetry(s.deadLetter.sink, dl, this.deadLetterWrite);
     if (r.ok) {
-      this.metrics.deadLettered.inc({ route: s.name, reason });
-      this.state.counters.deadLettered++;
+      this.stats.deadLettered(error.code);
       this.log.info(fields, "event dead-lettered");
       return { status: "dead_lettered", error };
     }
     this.log.error({ ...fields, deadLetterError: r.error.message }, "dead-letter write failed; releasing the message");
-    return { status: "errored", error: new BridgeError("CEB_DEAD_LETTER", `dead-letter sink "${s.deadLetter.id}": ${r.error.message}`, true, { cause: r.error }) };
+    const failure = new BridgeError("CEB_DEAD_LETTER", `dead-letter sink "${s.deadLetter.id}": ${r.error.message}`, true, { cause: r.error });
+    return { status: "errored", error: failure, release: this.hardStop.signal.aborted ? "shutdown" : "retries_spent" };
+  }
+}
+
+/** Slots held for one source caller; offers made through it cannot be refused for lack of room. */
+class RouteReservation implements Reservation {
+  constructor(
+    private readonly route: Route,
+    private readonly window: Window,
+    private held: number,
+  ) {}
+
+  get slots(): number {
+    return this.held;
+  }
+
+  offer(msg: Received): boolean {
+    const n = msg.events.length;
+    if (n > this.held) throw new RangeError(`a message of ${n} events does not fit a reservation of ${this.held} slots`);
+    if (!this.route.accepting) return false;
+    this.held -= n;
+    this.window.useHeld(n);
+    this.route.admit(msg, n);
+    return true;
+  }
+
+  release(): void {
+    if (this.held === 0) return;
+    const n = this.held;
+    this.held = 0;
+    this.window.unhold(n);
   }
 }

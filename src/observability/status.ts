@@ -15,6 +15,10 @@ export interface RouteCounters {
   received: number;
   delivered: number;
   filtered: number;
+  /** Sink writes retried after a transient failure. */
+  retries: number;
+  /** Sink writes that failed for good or ran out of retries. */
+  failed: number;
   deadLettered: number;
   rejected: number;
   released: number;
@@ -29,6 +33,19 @@ export interface RouteState {
   readonly capacity: number;
   inFlight: number;
   readonly counters: RouteCounters;
+}
+
+/** A route's state with every counter at zero. */
+export function newRouteState(name: string, from: string, to: readonly string[], deadLetter: string | undefined, capacity: number): RouteState {
+  return {
+    name,
+    from,
+    to,
+    deadLetter,
+    capacity,
+    inFlight: 0,
+    counters: { received: 0, delivered: 0, filtered: 0, retries: 0, failed: 0, deadLettered: 0, rejected: 0, released: 0, dropped: 0 },
+  };
 }
 
 /** The one place state is kept for the admin server. */

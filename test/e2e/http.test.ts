@@ -192,7 +192,7 @@ routes: [ { name: r, from: in, to: [out], loop_prevention: false } ]
         } else if (mode === "structured") {
           assert.equal(rx.got.length, 3);
           const g = rx.got.map((x) => JSON.parse(x.body.toString())).find((e) => e.id === "m-2");
-          assert.equal(rx.got[0]!.headers["content-type"], "application/cloudevents+json; charset=UTF-8");
+          assert.equal(rx.got[0]!.headers["content-type"], "application/cloudevents+json; charset=utf-8");
           assert.equal(g.subject, "Euro € 😀");
           assert.deepEqual(g.data, { i: 2 });
         } else {

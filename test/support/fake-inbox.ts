@@ -5,7 +5,8 @@
 import type { CloudEvent } from "../../src/cloudevents/event.js";
 import { SinkError } from "../../src/core/errors.js";
 import type { Outcome } from "../../src/core/outcome.js";
-import type { Inbox, Received } from "../../src/core/source.js";
+import type { Inbox, Received, Reservation } from "../../src/core/source.js";
+import { Window } from "../../src/engine/window.js";
 import { sleep, waitFor } from "./wait.js";
 
 /** Decides the outcome of one offered message; `"hold"` leaves it unsettled (it keeps its slots). */
@@ -16,7 +17,7 @@ export type Script = (
 
 export const DELIVERED_OUTCOME: Outcome = { status: "delivered" };
 export function erroredOutcome(message = "scripted transient failure", retryAfterMs?: number): Outcome {
-  return { status: "errored", error: new SinkError(message, true), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  return { status: "errored", error: new SinkError(message, true), release: "retries_spent", ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
 }
 export function rejectedOutcome(message = "scripted permanent failure"): Outcome {
   return { status: "rejected", error: new SinkError(message, false) };
@@ -36,11 +37,13 @@ export interface Settlement {
   readonly outcome: Outcome;
 }
 
+/**
+ * The slots are counted by the engine's own `Window`, so reservations behave exactly as in a route;
+ * what this adds is the record of offers and settlements.
+ */
 export class FakeInbox implements Inbox {
   readonly capacity: number;
   accepting = true;
-  /** Events currently offered and not settled. */
-  inUse = 0;
   /** The most events ever in flight at once. */
   maxInUse = 0;
   /** Offers refused (window full or not accepting). */
@@ -59,17 +62,25 @@ export class FakeInbox implements Inbox {
   private readonly settleDelayMs: number;
   private readonly keyOf: (ev: CloudEvent) => string;
   private readonly seenCount = new Map<string, number>();
-  private waiters: { n: number; resolve: () => void }[] = [];
+  private readonly window: Window;
+  /** Reservations handed out, and the most ever held at once (slots). */
+  reservations = 0;
 
   constructor(opts: FakeInboxOptions = {}) {
     this.capacity = opts.capacity ?? 64;
     this.script = opts.script ?? (() => DELIVERED_OUTCOME);
     this.settleDelayMs = opts.settleDelayMs ?? 0;
     this.keyOf = opts.key ?? ((ev) => `${String(ev.attributes["source"])} ${String(ev.attributes["id"])}`);
+    this.window = new Window(this.capacity);
   }
 
   get free(): number {
-    return this.capacity - this.inUse;
+    return this.window.free;
+  }
+
+  /** Events currently offered and not settled. */
+  get inUse(): number {
+    return this.window.inFlight;
   }
 
   /** How many times an offer with this key was accepted. */
@@ -78,12 +89,42 @@ export class FakeInbox implements Inbox {
   }
 
   offer(msg: Received): boolean {
-    const n = msg.events.length;
-    if (!this.accepting || n > this.free) {
+    if (!this.accepting || !this.window.tryAcquire(msg.events.length)) {
       this.refused++;
       return false;
     }
-    this.inUse += n;
+    this.admit(msg);
+    return true;
+  }
+
+  async reserve(min: number, max: number, signal: AbortSignal): Promise<Reservation> {
+    let held = await this.window.reserve(min, max, signal);
+    this.reservations++;
+    return {
+      get slots() {
+        return held;
+      },
+      offer: (msg) => {
+        const n = msg.events.length;
+        if (n > held) throw new RangeError(`a message of ${n} events does not fit a reservation of ${held} slots`);
+        if (!this.accepting) {
+          this.refused++;
+          return false;
+        }
+        held -= n;
+        this.window.useHeld(n);
+        this.admit(msg);
+        return true;
+      },
+      release: () => {
+        const n = held;
+        held = 0;
+        if (n > 0) this.window.unhold(n);
+      },
+    };
+  }
+
+  private admit(msg: Received): void {
     this.maxInUse = Math.max(this.maxInUse, this.inUse);
     const key = this.keyOf(msg.events[0]!);
     const seen = this.seen(key) + 1;
@@ -92,7 +133,6 @@ export class FakeInbox implements Inbox {
     this.offers.push(msg);
     this.keys.push(key);
     void this.run(msg, { key, seen, index });
-    return true;
   }
 
   private async run(msg: Received, info: { key: string; seen: number; index: number }): Promise<void> {
@@ -116,40 +156,13 @@ export class FakeInbox implements Inbox {
     tagged.__settled = true;
     msg.settle(outcome);
     this.settlements.push({ key, outcome });
-    this.inUse -= msg.events.length;
-    this.wake();
+    this.window.release(msg.events.length);
   }
 
   /** Settles every held message with `outcome`. */
   releaseHeld(outcome: Outcome = DELIVERED_OUTCOME): void {
     const held = this.held.splice(0);
     for (const m of held) this.settle(m, outcome);
-  }
-
-  whenFree(n: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.free >= n) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter = {
-        n,
-        resolve: () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
-  }
-
-  private wake(): void {
-    const ready = this.waiters.filter((w) => this.free >= w.n);
-    this.waiters = this.waiters.filter((w) => this.free < w.n);
-    for (const w of ready) w.resolve();
   }
 
   /** Waits until at least `count` offers were accepted. */

@@ -14,6 +14,8 @@ import {
   encodeProtobufBatch,
   formatBatch,
   formatStructured,
+  joinProtobufBatch,
+  protobufBatchEntrySize,
   parseBatchAs,
   parseStructuredAs,
   serializeStructured,
@@ -193,6 +195,13 @@ describe("protobuf format", () => {
     assert.equal(text.match(/^events \{$/gm)?.length, evs.length);
     assert.equal(((bufDecode("CloudEventBatch", bytes) as { events: unknown[] }).events).length, evs.length);
     assert.deepEqual(decodeProtobufBatch(encodeProtobufBatch([])), []);
+    const big: CloudEvent = { attributes: { ...BASE, id: "big" }, data: { kind: "bytes", bytes: Buffer.alloc(300_000, 7) } };
+    for (const set of [evs, [], [big, evs[0]!]]) {
+      const encoded = set.map((e) => encodeProtobuf(e));
+      const joined = joinProtobufBatch(encoded);
+      assert.deepEqual(Buffer.from(joined), Buffer.from(encodeProtobufBatch(set)), "joining encoded events is the batch encoding");
+      assert.equal(joined.byteLength, encoded.reduce((n, e) => n + protobufBatchEntrySize(e), 0));
+    }
     const bad = protocEncode("CloudEventBatch", `events { id: "1" source: "/s" spec_version: "1.0" type: "t" } events { id: "2" source: "/s" spec_version: "1.0" }`);
     assert.throws(() => decodeProtobufBatch(bad), (e: unknown) => e instanceof EventValidationError && /^event\[1\]: attribute "type": required attribute is missing/.test(e.message));
   });

@@ -16,7 +16,6 @@ import {
 } from "../../../connectors/nats/mapping.js";
 import { checkNatsPublishTemplate, sanitizeNats } from "../../../connectors/nats/names.js";
 import { jetstreamSink, jetstreamSource, natsSink, natsSource } from "../../../connectors/nats/definition.js";
-import { nakDelay } from "../../../connectors/nats/jetstream-source.js";
 import { compileTemplate } from "../../../src/core/template.js";
 import { SinkError } from "../../../src/core/errors.js";
 import type { AttributeValue, CloudEvent } from "../../../src/cloudevents/index.js";
@@ -322,18 +321,6 @@ describe("nats mapping - helpers", () => {
     assert.equal(renderPlainSource("x/{stream}", { server: "h:1", subject: "a" }), "x/{stream}");
   });
 
-  it("nats_jetstream source - nak delay: Retry-After, else 1s·2^(n-1) capped at 30s, none while stopping", () => {
-    const e = (retryAfterMs?: number, code?: string) => ({
-      status: "errored" as const,
-      error: new SinkError("x", true, code ? { code: code as "CEB_SHUTTING_DOWN" } : {}),
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
-    assert.equal(nakDelay(e(), 1), 1000);
-    assert.equal(nakDelay(e(), 3), 4000);
-    assert.equal(nakDelay(e(), 50), 30_000);
-    assert.equal(nakDelay(e(2500), 9), 2500);
-    assert.equal(nakDelay(e(undefined, "CEB_SHUTTING_DOWN"), 3), 0);
-  });
 });
 
 describe("nats definitions", () => {

@@ -8,6 +8,7 @@ import type { Sink } from "../../../src/core/sink.js";
 import { compileFilter } from "../../../src/filter/index.js";
 import { reasonText } from "../../../src/engine/dead-letter.js";
 import { Route, type RouteSetup } from "../../../src/engine/route.js";
+import { RouteStats } from "../../../src/engine/route-stats.js";
 import { compileTransform } from "../../../src/engine/transform.js";
 import { Metrics } from "../../../src/observability/metrics.js";
 
@@ -38,13 +39,9 @@ function ev(id: string, extra: Record<string, string | number> = {}): CloudEvent
 }
 
 function route(partial: Partial<RouteSetup> & Pick<RouteSetup, "sinks">): Route {
-  const state = { name: "r", from: "src", to: [], deadLetter: undefined, capacity: 10, inFlight: 0, counters: { received: 0, delivered: 0, filtered: 0, deadLettered: 0, rejected: 0, released: 0, dropped: 0 } };
-  return new Route(
-    { name: "r", sourceId: "src", window: 10, retry: { initial: 1, max: 2, max_elapsed: 200 }, timeoutMs: 1000, loopPrevention: true, maxHops: 8, instanceId: "me", ...partial },
-    new Metrics(),
-    silentLogger,
-    state,
-  );
+  const setup: RouteSetup = { name: "r", sourceId: "src", window: 10, retry: { initial: 1, max: 2, max_elapsed: 200 }, timeoutMs: 1000, loopPrevention: true, maxHops: 8, instanceId: "me", ...partial };
+  const stats = new RouteStats(new Metrics(), { name: "r", sourceId: "src", sinkIds: setup.sinks.map((s) => s.id), capacity: setup.window });
+  return new Route(setup, stats, silentLogger);
 }
 
 function offer(r: Route, events: CloudEvent[], deliveryCount?: number): Promise<Outcome> {

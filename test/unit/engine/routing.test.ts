@@ -8,6 +8,7 @@ import type { Sink } from "../../../src/core/sink.js";
 import { Deduper } from "../../../src/engine/dedupe.js";
 import { KeyedSequencer } from "../../../src/engine/ordering.js";
 import { Route, type RouteSetup } from "../../../src/engine/route.js";
+import { RouteStats } from "../../../src/engine/route-stats.js";
 import { compileTransform } from "../../../src/engine/transform.js";
 import { Metrics } from "../../../src/observability/metrics.js";
 
@@ -17,12 +18,10 @@ function ev(id: string, extra: Record<string, string> = {}): CloudEvent {
 
 function makeRoute(sink: Sink, extra: Partial<RouteSetup>, window = 10_000): { route: Route; metrics: Metrics } {
   const metrics = new Metrics();
-  const state = { name: "r", from: "s", to: [], deadLetter: undefined, capacity: window, inFlight: 0, counters: { received: 0, delivered: 0, filtered: 0, deadLettered: 0, rejected: 0, released: 0, dropped: 0 } };
   const route = new Route(
     { name: "r", sourceId: "s", sinks: [{ id: "k", sink }], window, retry: { initial: 1, max: 1, max_elapsed: 0 }, timeoutMs: 5000, loopPrevention: false, maxHops: 8, instanceId: "i", ...extra },
-    metrics,
+    new RouteStats(metrics, { name: "r", sourceId: "s", sinkIds: ["k"], capacity: window }),
     silentLogger,
-    state,
   );
   return { route, metrics };
 }
