@@ -4,6 +4,7 @@
  * Only `src/main.ts` imports this file.
  */
 import { Registry } from "../src/core/connector.js";
+import { amqpSink, amqpSource } from "./amqp/definition.js";
 import { fileSink } from "./file/definition.js";
 import { httpSink, httpSource } from "./http/definition.js";
 import { mqttSink, mqttSource } from "./mqtt/definition.js";
@@ -21,5 +22,7 @@ export function builtinRegistry(): Registry {
     .register(jetstreamSource)
     .register(jetstreamSink)
     .register(mqttSource)
-    .register(mqttSink);
+    .register(mqttSink)
+    .register(amqpSource)
+    .register(amqpSink);
 }
