@@ -27,6 +27,13 @@ const STATUS_BY_CODE: Partial<Record<BridgeError["code"], number>> = {
   CEB_TOO_LARGE: 413,
 };
 
+/**
+ * How much of a refused body we still read and discard so the client sees our 413. A client that
+ * keeps writing into a socket we close gets EPIPE or a reset instead of the answer; past this bound
+ * the connection is cut anyway.
+ */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
 export function createHttpSource(cfg: Config, ctx: ConnectorContext): Source {
   let server: Server | undefined;
   let inbox: Inbox | undefined;
@@ -62,20 +69,32 @@ export function createHttpSource(cfg: Config, ctx: ConnectorContext): Source {
     }
   }
 
+  // Origins are DNS names, which compare case-insensitively.
+  const allowedOrigins = new Set(cfg.allowed_origins.map((o) => o.toLowerCase()));
+
   function handshake(req: IncomingMessage, res: ServerResponse): void {
     const origin = req.headers["webhook-request-origin"];
     if (typeof origin !== "string" || origin === "") {
       res.writeHead(200, { allow: "POST, OPTIONS" }).end();
       return;
     }
-    const allowed = cfg.allowed_origins.includes("*") || cfg.allowed_origins.includes(origin);
-    if (!allowed) {
+    if (!allowedOrigins.has("*") && !allowedOrigins.has(origin.toLowerCase())) {
       fail(res, 403, "CEB_UNAUTHORIZED", `origin "${origin}" is not in allowed_origins`);
       return;
     }
-    const headers: Record<string, string> = { allow: "POST, OPTIONS", "webhook-allowed-origin": origin };
-    if (req.headers["webhook-request-rate"] !== undefined) headers["webhook-allowed-rate"] = "*";
-    res.writeHead(200, headers).end();
+    // The webhook spec says SHOULD answer a rate even when none was asked for; we impose none.
+    res.writeHead(200, { allow: "POST, OPTIONS", "webhook-allowed-origin": origin, "webhook-allowed-rate": "*" }).end();
+  }
+
+  /** Answers 413 and reads the rest of the body (bounded) so the client can read the answer. */
+  function tooLarge(req: IncomingMessage, res: ServerResponse, message: string): void {
+    let discarded = 0;
+    req.on("data", (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DRAIN_LIMIT) req.socket.destroy();
+    });
+    req.resume();
+    fail(res, 413, "CEB_TOO_LARGE", message);
   }
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -98,15 +117,12 @@ export function createHttpSource(cfg: Config, ctx: ConnectorContext): Source {
       return fail(res, 503, "CEB_SHUTTING_DOWN", "the bridge is stopping", { "retry-after": retryAfter, connection: "close" });
     }
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > cfg.max_body) {
-      req.resume();
-      return fail(res, 413, "CEB_TOO_LARGE", `body of ${declared} bytes is over max_body (${cfg.max_body})`, { connection: "close" });
-    }
+    if (declared > cfg.max_body) return tooLarge(req, res, `body of ${declared} bytes is over max_body (${cfg.max_body})`);
     readBody(req, cfg.max_body).then(
       (body) => dispatch(req, res, body),
       (err: unknown) => {
         // A client that went away mid-request gets no answer and nothing is offered to the route.
-        if (err instanceof TooLargeError) fail(res, 413, err.code, err.message, { connection: "close" });
+        if (err instanceof TooLargeError) tooLarge(req, res, err.message);
       },
     );
   }
@@ -203,7 +219,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         done = true;
-        req.resume();
         reject(new TooLargeError(`body is over max_body (${limit} bytes)`));
         return;
       }

@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, mkdtempSync, existsSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -67,7 +67,7 @@ describe("http e2e - source to stdout", () => {
     daemon = startDaemon(`
 engine: { admin: { listen: "127.0.0.1:${p.admin}" }, log: { level: warn } }
 sources:
-  in: { type: http, listen: "127.0.0.1:${p.http}", path: /, max_body: 4KiB }
+  in: { type: http, listen: "127.0.0.1:${p.http}", path: /, max_body: 4KiB, allowed_origins: [Good.Example.com, eventgrid.azure.net] }
 sinks:
   out: { type: stdout }
 routes:
@@ -153,6 +153,44 @@ routes:
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("webhook-allowed-origin"), "eventgrid.azure.net");
     assert.equal(res.headers.get("webhook-allowed-rate"), "*");
+  });
+
+  test("OPTIONS handshake: a rate is always answered, and origins compare case-insensitively", async () => {
+    const noRate = await fetch(`http://127.0.0.1:${p.http}/`, { method: "OPTIONS", headers: { "webhook-request-origin": "good.example.com" } });
+    assert.equal(noRate.status, 200);
+    assert.equal(noRate.headers.get("webhook-allowed-origin"), "good.example.com");
+    assert.equal(noRate.headers.get("webhook-allowed-rate"), "*");
+    const upper = await fetch(`http://127.0.0.1:${p.http}/`, { method: "OPTIONS", headers: { "webhook-request-origin": "EventGrid.Azure.NET" } });
+    assert.equal(upper.status, 200);
+    const other = await fetch(`http://127.0.0.1:${p.http}/`, { method: "OPTIONS", headers: { "webhook-request-origin": "evil.example.com" } });
+    assert.equal(other.status, 403);
+  });
+
+  test("a client that keeps writing a 4 MiB body reads the 413, with Content-Length or chunked", async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 0x61);
+    for (const chunked of [false, true]) {
+      const answer = await new Promise<{ status: number; body: string; error?: string }>((resolve) => {
+        const out: { status: number; body: string; error?: string } = { status: 0, body: "" };
+        const req = httpRequest(
+          { host: "127.0.0.1", port: p.http, path: "/", method: "POST", headers: { ...BINARY, ...(chunked ? { "transfer-encoding": "chunked" } : { "content-length": String(big.length) }) } },
+          (res) => {
+            out.status = res.statusCode ?? 0;
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (out.body += c));
+          },
+        );
+        // EPIPE or ECONNRESET here means the server closed on unread data: the defect this guards.
+        req.on("error", (err: NodeJS.ErrnoException) => (out.error = err.code ?? err.message));
+        req.on("close", () => resolve(out));
+        // Written in pieces, as a client streaming a file would.
+        for (let i = 0; i < big.length; i += 64 * 1024) req.write(big.subarray(i, i + 64 * 1024));
+        req.end();
+      });
+      assert.equal(answer.error, undefined, `chunked=${chunked}: the client saw ${answer.error}`);
+      assert.equal(answer.status, 413, `chunked=${chunked}`);
+      assert.match(answer.body, /max_body/);
+    }
+    assert.equal((await post(p.http, { ...BINARY, "ce-id": "after-413" }, "{}")).status, 204);
   });
 
   test("admin serves metrics and status", async () => {

@@ -78,9 +78,12 @@ async function reader(filter: string, version: 4 | 5 = 5): Promise<{ events: Clo
 sourceConformance("mqtt", {
   redelivers: true,
   pausable: true,
-  async fresh(tag) {
+  async fresh(tag, opts) {
+    const n = opts?.parallelism ?? 1;
+    // Parallel connections share one $share group, as a user scaling one source would configure it.
+    const topic = n > 1 ? `$share/g${tag}/t/${tag}/#` : `t/${tag}/#`;
     return {
-      make: () => makeSource({ url: broker.url, topic: `t/${tag}/#`, client_id: `src-${tag}` }, testContext(`mqtt-src-${tag}`)),
+      make: () => makeSource({ url: broker.url, topic, client_id: `src-${tag}`, ...(n > 1 ? { connections: n } : {}) }, testContext(`mqtt-src-${tag}`)),
       publish: (evs) => publish(`t/${tag}/e`, evs, "binary"),
     };
   },

@@ -30,8 +30,12 @@ export interface SourceCase {
 }
 
 export interface SourceHarness {
-  /** A fresh, isolated configuration (new subject, stream, topic, client id) for one case. */
-  fresh(tag: string): Promise<SourceCase>;
+  /**
+   * A fresh, isolated configuration (new subject, stream, topic, client id) for one case. With
+   * `parallelism`, the source should run that many connections or concurrent pulls where it can
+   * (MQTT `connections`, parallel SQS receivers); a source with one puller ignores it.
+   */
+  fresh(tag: string, opts?: { readonly parallelism?: number }): Promise<SourceCase>;
   /** Whether the source redelivers (false for core NATS: at most once). */
   readonly redelivers: boolean;
   /** Whether the source can pause (waits for room) or drops on a full window. */
@@ -178,6 +182,30 @@ export function sourceConformance(name: string, h: SourceHarness): void {
             const n = inbox.keys.filter((k) => idOf(k) === id).length;
             assert.equal(n, failing.has(id) ? 2 : 1, `deliveries of ${id}`);
           }
+        });
+        await c.cleanup?.();
+      });
+    }
+
+    if (h.pausable) {
+      it(`${name} source - more connections or parallel pulls than the window: every message arrives, none refused`, async () => {
+        // Issue #8: four waiters on a window of two, each freed slot woke them all and the losers'
+        // offers were refused, leaving their messages neither settled nor released.
+        const tag = uniqueTag();
+        const c = await h.fresh(tag, { parallelism: 4 });
+        const src = c.make();
+        const capacity = 2;
+        const inbox = new FakeInbox({ capacity, settleDelayMs: 150 });
+        await withSource(src, async () => {
+          await src.start(inbox);
+          const evs = sampleEvents(24, tag);
+          await c.publish(evs);
+          // 24 messages, two at a time, 150 ms each: about 2 s when no slot is ever wasted.
+          await inbox.waitForSettled(24, 20_000);
+          assert.equal(inbox.refused, 0, "no offer was refused for lack of room");
+          assert.ok(inbox.maxInUse <= capacity, `in flight peaked at ${inbox.maxInUse} > window ${capacity}`);
+          assert.deepEqual(new Set(inbox.keys.map(idOf)), new Set(evs.map((e) => String(e.attributes["id"]))));
+          assert.equal(inbox.doubleSettles, 0);
         });
         await c.cleanup?.();
       });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FormatError } from "../../../src/core/errors.js";
+import { EventValidationError, FormatError } from "../../../src/core/errors.js";
+import { decodeCeHeaders, eventFromBinary } from "../../../src/cloudevents/index.js";
 import { parseStructured } from "../../../src/cloudevents/json-format.js";
 import { upconvertAttributes } from "../../../src/cloudevents/upconvert.js";
 import type { AttributeValue } from "../../../src/cloudevents/event.js";
@@ -40,4 +41,31 @@ test("upconvert - unknown content encodings are refused; identity encodings are 
   assert.equal(upconvertAttributes(a), "identity");
   assert.equal(a["datacontentencoding"], undefined);
   assert.throws(() => upconvertAttributes({ ...V03, datacontentencoding: "quoted-printable" }), FormatError);
+});
+
+test("upconvert - a 0.3 map attribute becomes the same JSON text in binary mode (flattened headers) and structured mode", () => {
+  const binary = eventFromBinary(
+    decodeCeHeaders(
+      [
+        ["ce-specversion", "0.3"],
+        ["ce-id", "1"],
+        ["ce-source", "/s"],
+        ["ce-type", "t"],
+        ["ce-attrib-first", "one"],
+        ["ce-attrib-second", "two%20words"],
+      ],
+      "ce-",
+    ),
+    new Uint8Array(),
+    undefined,
+  );
+  const structured = parseStructured(JSON.stringify({ ...V03, attrib: { first: "one", second: "two words" } }));
+  assert.equal(binary.attributes["attrib"], '{"first":"one","second":"two words"}');
+  assert.equal(binary.attributes["attrib"], structured.attributes["attrib"]);
+});
+
+test("upconvert - a flattened map header in a 1.0 message, or a map clashing with a value, is refused naming the header", () => {
+  const base: [string, string][] = [["ce-id", "1"], ["ce-source", "/s"], ["ce-type", "t"]];
+  assert.throws(() => decodeCeHeaders([["ce-specversion", "1.0"], ...base, ["ce-attrib-k", "v"]], "ce-"), (e: EventValidationError) => e.attribute === "attrib-k");
+  assert.throws(() => decodeCeHeaders([["ce-specversion", "0.3"], ...base, ["ce-attrib", "x"], ["ce-attrib-k", "v"]], "ce-"), /both a value and a map/);
 });

@@ -7,13 +7,18 @@ import { sleep, waitFor } from "../../support/wait.js";
 describe("lease keeper", () => {
   test("lease keeper - extends a held lease before it runs out, in groups, until done", async () => {
     const calls: string[][] = [];
-    const keeper = new LeaseKeeper<string>({ leaseMs: 120, maxBatch: 2, extend: (hs) => void calls.push([...hs]) });
+    let now = 0;
+    const keeper = new LeaseKeeper<string>({ leaseMs: 120, maxBatch: 2, now: () => now, extend: (hs) => void calls.push([...hs]) });
     const done = ["a", "b", "c"].map((h) => keeper.hold(h));
+    await sleep(50);
+    assert.deepEqual(calls, [], "nothing to extend while more than the margin remains");
+    now = 70; // 50 ms left of 120: inside the default margin of 60
     await waitFor(() => calls.length >= 2, 2_000);
     assert.deepEqual(calls.slice(0, 2), [["a", "b"], ["c"]]);
     done.forEach((d) => d());
     const before = calls.length;
-    await sleep(300);
+    now = 1_000;
+    await sleep(100);
     assert.equal(calls.length, before, "no extension after done");
     assert.equal(keeper.size, 0);
     keeper.close();
@@ -21,11 +26,16 @@ describe("lease keeper", () => {
 
   test("lease keeper - keeps extending while the message is held (several leases' worth)", async () => {
     let extensions = 0;
-    const keeper = new LeaseKeeper<string>({ leaseMs: 80, extend: () => void extensions++ });
+    let now = 0;
+    const keeper = new LeaseKeeper<string>({ leaseMs: 80, now: () => now, extend: () => void extensions++ });
     const done = keeper.hold("slow");
-    await sleep(400);
+    // Five leases' worth of time, in steps the keeper gets to see one by one.
+    for (let step = 1; step <= 8; step++) {
+      now = step * 50;
+      await waitFor(() => extensions >= step, 2_000, () => `extension ${step} of 8`);
+    }
     done();
-    assert.ok(extensions >= 4, `extended ${extensions} times over 5 leases`);
+    assert.equal(extensions, 8);
     keeper.close();
   });
 

@@ -91,6 +91,24 @@ describe("engine route", () => {
     assert.equal(d["cebridgevia"], undefined);
   });
 
+  test("engine route - an event two sinks refuse becomes one dead letter per sink, each naming its sink and reason", async () => {
+    const dl = scripted(() => "ok");
+    const ok = scripted(() => "ok");
+    const r = route({
+      sinks: [{ id: "a", sink: scripted(() => "permanent") }, { id: "fine", sink: ok }, { id: "b", sink: scripted(() => "permanent") }],
+      deadLetter: { id: "dl", sink: dl },
+    });
+    assert.equal((await offer(r, [ev("1")])).status, "dead_lettered");
+    assert.equal(ok.got.length, 1);
+    assert.deepEqual(
+      dl.got.map((e) => [e.attributes["id"], e.attributes["cebridgesink"], e.attributes["cebridgeerror"], e.attributes["cebridgereason"]]),
+      [
+        ["1", "a", "CEB_SINK_PERMANENT", "never"],
+        ["1", "b", "CEB_SINK_PERMANENT", "never"],
+      ],
+    );
+  });
+
   test("engine route - a failing dead-letter write releases the message instead of acking", async () => {
     const r = route({ sinks: [{ id: "bad", sink: scripted(() => "permanent") }], deadLetter: { id: "dl", sink: scripted(() => "transient") } });
     const out = await offer(r, [ev("1")]);
