@@ -52,8 +52,9 @@ interface Link {
   readonly gen: number;
   readonly session: Session;
   readonly sender: Sender;
-  /** Resolves when the sender attached; rejects with the attach error. */
+  /** Resolves when the sender attached; rejects with the attach error or when the link is dropped first. */
   readonly ready: Promise<void>;
+  readonly attached: { readonly resolve: () => void; readonly reject: (e: BridgeError) => void };
   readonly pending: Map<Delivery, Pending>;
   /** Writes waiting for room in the link buffer. */
   readonly waiters: (() => void)[];
@@ -164,20 +165,22 @@ class AmqpSink implements Sink {
     const session = current.conn.create_session({ incoming: 64, outgoing: LINK_BUFFER + 16 });
     session.begin();
     const sender = session.open_sender({ target: { address }, autosettle: true });
-    let ready!: { resolve: () => void; reject: (e: BridgeError) => void };
+    let attached!: { resolve: () => void; reject: (e: BridgeError) => void };
+    const ready = new Promise<void>((resolve, reject) => (attached = { resolve, reject }));
     const link: Link = {
       address,
       gen: current.gen,
       session,
       sender,
-      ready: new Promise<void>((resolve, reject) => (ready = { resolve, reject })),
+      ready,
+      attached,
       pending: new Map(),
       waiters: [],
       dead: undefined,
     };
     link.ready.catch(() => {});
     this.links.set(address, link);
-    sender.once("sender_open", () => ready.resolve());
+    sender.once("sender_open", () => attached.resolve());
     const outcome = (c: EventContext, fn: (p: Pending) => void) => {
       const p = link.pending.get(c.delivery!);
       if (!p) return;
@@ -199,10 +202,7 @@ class AmqpSink implements Sink {
     sender.on("settled", (c: EventContext) =>
       outcome(c, (p) => p.reject(new SinkError(`AMQP broker settled the message for "${address}" without an outcome`, true))),
     );
-    const fail = (e: BridgeError) => {
-      ready.reject(e);
-      this.drop(link, e);
-    };
+    const fail = (e: BridgeError) => this.drop(link, e);
     sender.on("sender_error", (c: EventContext) => fail(linkError(address, c.sender?.error, "sender error")));
     session.on("session_error", (c: EventContext) => fail(linkError(address, c.session?.error, "session error")));
     sender.on("sender_close", () => fail(new SinkError(`AMQP broker detached the link for "${address}"`, true)));
@@ -217,6 +217,7 @@ class AmqpSink implements Sink {
   /** Fails the link's transfers with `error` and forgets it; `close` also ends its session. */
   private drop(link: Link, error: BridgeError, close = false): void {
     link.dead ??= error;
+    link.attached.reject(link.dead);
     if (this.links.get(link.address) === link) this.links.delete(link.address);
     for (const p of link.pending.values()) p.reject(error);
     link.pending.clear();

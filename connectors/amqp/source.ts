@@ -5,6 +5,11 @@
  *   window slots (`inbox.reserve`) and grants exactly that much link credit, and each delivery is
  *   offered into a held slot. So unsettled deliveries plus outstanding credit never exceed the
  *   window. Credit is never revoked (a drain kills the RabbitMQ 3.10 connection).
+ * - Credit is granted only when the link has none left. A flow frame sent while transfers are in
+ *   flight makes RabbitMQ 3.10 count those transfers as new credit (measured: twenty grants of one,
+ *   each a turn apart, let fifty messages through), so slots reserved meanwhile wait and go out
+ *   together once the last credited transfer arrived. With no credit outstanding nothing is in
+ *   flight, and every broker reads the grant the same way.
  * - Settle → outcome, after every sink confirmed: delivered → `accepted`; dead_lettered and
  *   rejected → `rejected` with an error condition (`cebridge:dead-lettered` / `cebridge:rejected`,
  *   the error code and reason; a broker-side dead-letter exchange also gets the message); errored →
@@ -55,8 +60,10 @@ interface Link {
   readonly gen: number;
   readonly session: Session;
   readonly receiver: Receiver;
-  /** Reservations whose slots are granted as credit, oldest first. */
+  /** Reservations whose slots are granted (or about to be) as credit, oldest first. */
   readonly held: Reservation[];
+  /** Slots reserved but not granted yet: they go out when the link's credit is used up. */
+  ungranted: number;
   /** Aborts the credit loop: disconnect, stop. */
   readonly credit: AbortController;
   open: boolean;
@@ -114,7 +121,7 @@ class AmqpSource implements Source {
     const session = conn.create_session({ incoming: Math.max(2048, inbox.capacity * SESSION_SLOTS_PER_WINDOW), outgoing: 64 });
     session.begin();
     const receiver = session.open_receiver({ source: { address: this.cfg.address }, autoaccept: false, credit_window: 0 });
-    const link: Link = { gen, session, receiver, held: [], credit: new AbortController(), open: false };
+    const link: Link = { gen, session, receiver, held: [], ungranted: 0, credit: new AbortController(), open: false };
     this.link = link;
     receiver.on("receiver_open", () => {
       link.open = true;
@@ -159,8 +166,17 @@ class AmqpSource implements Source {
         return;
       }
       link.held.push(r);
-      link.receiver.add_credit(r.slots);
+      link.ungranted += r.slots;
+      this.grant(link);
     }
+  }
+
+  /** Sends the reserved slots as credit, but only once no credited transfer can still be in flight. */
+  private grant(link: Link): void {
+    if (link.ungranted === 0 || !link.open || link.receiver.has_credit()) return;
+    const n = link.ungranted;
+    link.ungranted = 0;
+    link.receiver.add_credit(n);
   }
 
   private onMessage(link: Link, c: EventContext): void {
@@ -197,6 +213,7 @@ class AmqpSource implements Source {
       settled = true;
       this.settles.settle("release", { delivery, gen: link.gen });
     }
+    this.grant(link);
   }
 
   private settle(h: Handle, outcome: Outcome, deliveryCount: number | undefined): void {
@@ -264,6 +281,7 @@ class AmqpSource implements Source {
     const link = this.link;
     if (link) {
       link.credit.abort();
+      link.ungranted = 0;
       for (const r of link.held.splice(0)) r.release();
     }
   }
