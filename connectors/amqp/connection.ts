@@ -85,6 +85,19 @@ export function errorText(ctx: EventContext, fallback: string): string {
 }
 
 /**
+ * Ends a connection at once. The socket is destroyed WITH an error: rhea cleans up (its heartbeat
+ * timers, which would keep the process alive for twice the idle timeout) and emits `disconnected`
+ * only on a socket error or end, not on a bare destroy.
+ */
+export function dropConnection(conn: Connection, reason: string): void {
+  try {
+    (conn as { socket?: { destroy(e?: Error): void } }).socket?.destroy(new Error(reason));
+  } catch {
+    // already gone
+  }
+}
+
+/**
  * Connects, and after every loss reconnects with exponential backoff (100 ms doubling to 5 s, with
  * jitter), until `close`. Handles every rhea error event so none becomes an uncaught exception.
  */
@@ -132,12 +145,9 @@ export class ConnectionKeeper {
       if (down) return;
       down = true;
       if (this.conn === conn) this.conn = undefined;
-      try {
-        conn.removeAllListeners("connection_open");
-        conn.socket?.destroy();
-      } catch {
-        // already gone
-      }
+      // After a broker `close` rhea answers and ends the socket itself; after `disconnected` it is
+      // gone already. Either way rhea clears its heartbeat timers, so nothing is destroyed here.
+      conn.removeAllListeners("connection_open");
       this.handlers.onDown(gen, reason);
       this.schedule();
     };
@@ -152,7 +162,7 @@ export class ConnectionKeeper {
     });
     conn.on("protocol_error", (ctx: EventContext) => {
       this.log.warn({ err: errorText(ctx, "protocol error"), url: this.cfg.url }, "AMQP protocol error");
-      lost("protocol error");
+      dropConnection(conn, "protocol error");
     });
     // Session and link errors bubble up to the connection; the source and sink handle them on the
     // link too. These listeners only keep rhea from turning an unhandled one into an exception.
@@ -179,7 +189,7 @@ export class ConnectionKeeper {
     if (!conn) return;
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
-        conn.socket?.destroy();
+        dropConnection(conn, "close timed out");
         resolve();
       }, timeoutMs);
       const done = () => {
@@ -191,7 +201,7 @@ export class ConnectionKeeper {
       try {
         if (conn.is_open()) conn.close();
         else {
-          conn.socket?.destroy();
+          dropConnection(conn, "closed before it opened");
           done();
         }
       } catch {

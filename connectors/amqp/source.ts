@@ -32,7 +32,7 @@ import type { Outcome } from "../../src/core/outcome.js";
 import { releaseDelay } from "../../src/core/release-delay.js";
 import { SettleBatcher } from "../../src/core/settle-batcher.js";
 import type { Inbox, Received, Reservation, Source } from "../../src/core/source.js";
-import { ConnectionKeeper, errorText } from "./connection.js";
+import { ConnectionKeeper, dropConnection, errorText } from "./connection.js";
 import type { AmqpSourceConfig } from "./definition.js";
 import { decodeAmqpMessage, plainSourceFor, type AmqpInboundOptions } from "./mapping.js";
 import { deliveryCountOf, inboundOf, type RheaMessage } from "./wire.js";
@@ -141,12 +141,12 @@ class AmqpSource implements Source {
       }
       this.ctx.log.warn({ err: text, address: this.cfg.address }, `AMQP ${what} error; reconnecting`);
       // The link cannot recover on this connection: drop it, the keeper builds a new one.
-      conn.socket?.destroy();
+      dropConnection(conn, `${what} error`);
     };
     receiver.on("receiver_error", (c: EventContext) => failed(c, "receiver"));
     session.on("session_error", (c: EventContext) => failed(c, "session"));
     receiver.on("receiver_close", () => {
-      if (!this.stopping) conn.socket?.destroy();
+      if (!this.stopping) dropConnection(conn, "the broker detached the link");
     });
   }
 

@@ -74,6 +74,21 @@ function spawnTracked(bin: string, args: string[], env: NodeJS.ProcessEnv, onOut
   return { child, exited };
 }
 
+/**
+ * Forgets a stopped node's processes: Erlang helpers that outlive the start script (`inet_gethost`,
+ * `erl_child_setup`) keep its output pipes open for a minute, which would keep the test file alive.
+ */
+function detach(p: Proc): void {
+  try {
+    if (p.child.pid !== undefined) process.kill(-p.child.pid, "SIGKILL");
+  } catch {
+    // the whole group is gone
+  }
+  p.child.stdout?.destroy();
+  p.child.stderr?.destroy();
+  p.child.unref();
+}
+
 /** Resolves once an AMQP 1.0 connection to the port opens (SASL PLAIN guest/guest), false on refusal. */
 export function amqpAccepts(port: number, timeoutMs = 2000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -89,7 +104,7 @@ export function amqpAccepts(port: number, timeoutMs = 2000): Promise<boolean> {
       conn.on("disconnected", () => {});
       try {
         if (ok) conn.close();
-        else conn.socket?.destroy();
+        else conn.socket?.destroy(new Error("probe failed"));
       } catch {
         // ignore
       }
@@ -181,6 +196,7 @@ export async function startRabbitMq(): Promise<RabbitHandle> {
     if (!p) return;
     killGroup(p.child, "SIGKILL");
     await p.exited;
+    detach(p);
     // beam.smp may outlive the shell for a moment; wait until the port is free again.
     for (let i = 0; i < 100 && (await amqpAccepts(port, 200)); i++) await sleep(50);
   };
@@ -192,6 +208,7 @@ export async function startRabbitMq(): Promise<RabbitHandle> {
     const timer = setTimeout(() => killGroup(p.child, "SIGKILL"), 20_000);
     await p.exited;
     clearTimeout(timer);
+    detach(p);
   };
 
   try {
@@ -224,6 +241,7 @@ export async function startRabbitMq(): Promise<RabbitHandle> {
       await graceful();
       killGroup(epmd.child, "SIGKILL");
       await epmd.exited;
+      detach(epmd);
       rmSync(dir, { recursive: true, force: true });
     },
   };
