@@ -129,6 +129,7 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
   },
   { readme: "connectors/mqtt/README.md", components: [["mqtt", "source"], ["mqtt", "sink"]] },
   { readme: "connectors/http/README.md", components: [["http", "source"], ["http", "sink"]] },
+  { readme: "connectors/amqp/README.md", components: [["amqp", "source"], ["amqp", "sink"]] },
 ];
 
 interface Row {
