@@ -8,7 +8,7 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
- *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–8)
+ *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–9)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
  *   BENCH_DAEMON_NODE_ARGS="..."  extra node flags for the daemon (diagnostics, e.g. --import a-probe.mjs)
@@ -25,6 +25,7 @@ import { Scope } from "./lib/load.js";
 import { summarize, type ProfileSummary } from "./lib/profile.js";
 import { ForeignCpu } from "./lib/rss.js";
 import { fmtMs, fmtNum, fmtRate, markdownTable, round, table } from "./lib/stats.js";
+import { scenario9 } from "./scenarios/amqp.js";
 import { scenario1, scenario2 } from "./scenarios/bridges.js";
 import { scenario6 } from "./scenarios/codec.js";
 import type { Ctx, Row, ScenarioResult } from "./scenarios/common.js";
@@ -56,6 +57,7 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "5", title: "Added latency at 1,000 events/s, HTTP → cebridge → NATS core", budgetMs: 60_000, run: scenario5 },
   { id: "6", title: "Codec: cebridge vs the cloudevents SDK", budgetMs: 60_000, run: scenario6 },
   { id: "8", title: "Start-up to /readyz", budgetMs: 60_000, run: scenario8 },
+  { id: "9", title: "AMQP 1.0 (RabbitMQ): AMQP → cebridge → NATS, HTTP → cebridge → AMQP, beside raw rhea", budgetMs: 240_000, run: scenario9 },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,
@@ -110,7 +112,7 @@ function machine(): Record<string, unknown> {
     natsServer: version("nats-server", ["--version"]),
     mosquitto: version("mosquitto", ["-h"]),
     packages: Object.fromEntries(
-      ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/nats-core", "mqtt", "cloudevents", "pino", "prom-client"].map((p) => [p, pkgVersion(p)]),
+      ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/nats-core", "mqtt", "cloudevents", "pino", "prom-client", "rhea", "protobufjs"].map((p) => [p, pkgVersion(p)]),
     ),
   };
 }

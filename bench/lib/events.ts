@@ -110,3 +110,19 @@ export function scanStructured(buf: Buffer): { seq: number; ts: number } {
 export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
+
+/**
+ * AMQP binary-mode application properties, the set the cebridge AMQP sink writes for one of these
+ * events (prefix `cloudEvents:`, the loop markers a bridge adds), so a raw baseline carries the same.
+ */
+export function amqpProperties(tag: string, seq: number, ts: number): Record<string, string> {
+  return {
+    "cloudEvents:specversion": "1.0",
+    "cloudEvents:id": `${tag}-${seq}`,
+    "cloudEvents:source": EVENT_SOURCE,
+    "cloudEvents:type": EVENT_TYPE,
+    "cloudEvents:time": EVENT_TIME,
+    "cloudEvents:benchts": ts.toFixed(3),
+    "cloudEvents:cebridgevia": "bench",
+  };
+}

@@ -124,7 +124,11 @@ class AmqpSink implements Sink {
     }
     const link = this.linkFor(address, current);
     await abortable(link.ready, signal);
-    while (link.pending.size >= LINK_BUFFER && link.dead === undefined) await abortable(new Promise<void>((r) => link.waiters.push(r)), signal);
+    // `sendable()`: link credit left and room in rhea's outgoing buffer (which throws when full).
+    // Without either, wait for an outcome or a flow frame to make room, within the write's deadline.
+    while (link.dead === undefined && (link.pending.size >= LINK_BUFFER || !link.sender.sendable())) {
+      await abortable(new Promise<void>((r) => link.waiters.push(r)), signal);
+    }
     if (link.dead) throw link.dead;
     if (this.conn !== current) throw new NotConnectedError("AMQP connection lost before the transfer");
     return new Promise<void>((resolve, reject) => {
@@ -181,6 +185,9 @@ class AmqpSink implements Sink {
     link.ready.catch(() => {});
     this.links.set(address, link);
     sender.once("sender_open", () => attached.resolve());
+    sender.on("sendable", () => {
+      for (const w of link.waiters.splice(0)) w();
+    });
     const outcome = (c: EventContext, fn: (p: Pending) => void) => {
       const p = link.pending.get(c.delivery!);
       if (!p) return;
@@ -209,9 +216,9 @@ class AmqpSink implements Sink {
     return link;
   }
 
+  /** An outcome frees a slot (and rhea pops settled deliveries): let the waiting writes look again. */
   private wake(link: Link): void {
-    const w = link.waiters.shift();
-    if (w) w();
+    for (const w of link.waiters.splice(0)) w();
   }
 
   /** Fails the link's transfers with `error` and forgets it; `close` also ends its session. */

@@ -22,9 +22,20 @@ const BIN_DIR = "/usr/lib/rabbitmq/bin";
 const HINT = "install RabbitMQ with: apt-get install -y rabbitmq-server (the tests start their own node, never the system one)";
 const run = promisify(execFile);
 
+export interface RabbitOptions {
+  /**
+   * A TLS listener too (`tlsUrl`), with this server certificate and the CA that client certificates
+   * must be signed by (verify_peer, a certificate optional), and SASL EXTERNAL (the certificate's
+   * common name is the user name; create the user with `ctl("add_user", ...)`).
+   */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string };
+}
+
 export interface RabbitHandle extends BrokerHandle {
   /** `amqp://127.0.0.1:<port>`. */
   readonly url: string;
+  /** `amqps://127.0.0.1:<port>` when started with `tls`. */
+  readonly tlsUrl: string | undefined;
   /** Erlang node name, for `rabbitmqctl -n`. */
   readonly node: string;
   /** Runs `rabbitmqctl -n <node> ...args` with the node's environment (about 1.2 s). */
@@ -123,7 +134,7 @@ export function amqpAccepts(port: number, timeoutMs = 2000): Promise<boolean> {
  * (SIGKILL to the process group) keeping the store, `restart()` crashes and starts it again on the
  * same port and store, `shutdown()` stops it gracefully, `close()` stops it and removes its files.
  */
-export async function startRabbitMq(): Promise<RabbitHandle> {
+export async function startRabbitMq(opts: RabbitOptions = {}): Promise<RabbitHandle> {
   const bin = join(BIN_DIR, "rabbitmq-server");
   if (!existsSync(bin)) throw new Error(`${bin} not found; ${HINT}`);
   const epmdBin = ["/usr/bin/epmd", "/usr/lib/erlang/bin/epmd"].find((p) => existsSync(p));
@@ -133,6 +144,20 @@ export async function startRabbitMq(): Promise<RabbitHandle> {
   for (const d of ["mnesia", "log", "home"]) mkdirSync(join(dir, d));
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
   const node = `cebridge-${process.pid}-${port}@localhost`;
+  const tlsPort = opts.tls ? await freePort() : undefined;
+  const tlsLines = opts.tls
+    ? [
+        `listeners.ssl.1 = 127.0.0.1:${tlsPort}`,
+        `ssl_options.cacertfile = ${opts.tls.ca}`,
+        `ssl_options.certfile = ${opts.tls.cert}`,
+        `ssl_options.keyfile = ${opts.tls.key}`,
+        "ssl_options.verify = verify_peer",
+        "ssl_options.fail_if_no_peer_cert = false",
+        "auth_mechanisms.1 = PLAIN",
+        "auth_mechanisms.2 = EXTERNAL",
+        "ssl_cert_login_from = common_name",
+      ]
+    : [];
   writeFileSync(
     join(dir, "rabbitmq.conf"),
     [
@@ -142,10 +167,11 @@ export async function startRabbitMq(): Promise<RabbitHandle> {
       "log.console.level = warning",
       "log.file = false",
       "disk_free_limit.absolute = 1MB",
+      ...tlsLines,
       "",
     ].join("\n"),
   );
-  writeFileSync(join(dir, "enabled_plugins"), "[rabbitmq_amqp1_0].\n");
+  writeFileSync(join(dir, "enabled_plugins"), opts.tls ? "[rabbitmq_amqp1_0,rabbitmq_auth_mechanism_ssl].\n" : "[rabbitmq_amqp1_0].\n");
   writeFileSync(join(dir, "rabbitmq-env.conf"), "");
   // Replaced, not inherited: /etc/rabbitmq/rabbitmq-env.conf and ERL_FLAGS of the system node must not apply.
   const env: NodeJS.ProcessEnv = {
@@ -221,6 +247,7 @@ export async function startRabbitMq(): Promise<RabbitHandle> {
 
   return {
     url: `amqp://127.0.0.1:${port}`,
+    tlsUrl: tlsPort !== undefined ? `amqps://127.0.0.1:${tlsPort}` : undefined,
     port,
     node,
     output: () => out,
