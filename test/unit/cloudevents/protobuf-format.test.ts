@@ -218,6 +218,7 @@ describe("protobuf format", () => {
       ["__proto__ key", protocEncode("CloudEvent", `id: "1" source: "/s" spec_version: "1.0" type: "t" attributes { key: "__proto__" value { ce_string: "2" } }`), EventValidationError, /__proto__/],
       ["time not a timestamp", protocEncode("CloudEvent", `id: "1" source: "/s" spec_version: "1.0" type: "t" attributes { key: "time" value { ce_string: "yesterday" } }`), EventValidationError, /"time": must be an RFC 3339 timestamp/],
       ["timestamp out of range", protocEncode("CloudEvent", `id: "1" source: "/s" spec_version: "1.0" type: "t" attributes { key: "time" value { ce_timestamp { seconds: 253402300800 } } }`), FormatError, /outside 0001-01-01/],
+      ["text_data not UTF-8", Buffer.concat([encodeProtobuf({ attributes: { ...BASE } }), Buffer.from([0x3a, 0x02, 0xff, 0xfe])]), FormatError, /text_data is not valid UTF-8/],
       ["integer subject", protocEncode("CloudEvent", `id: "1" source: "/s" spec_version: "1.0" type: "t" attributes { key: "subject" value { ce_integer: 3 } }`), EventValidationError, /"subject": must be a string/],
     ];
     for (const [name, bytes, cls, re] of cases) {
