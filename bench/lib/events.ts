@@ -113,7 +113,8 @@ export function asBuffer(u: Uint8Array): Buffer {
 
 /**
  * AMQP binary-mode application properties, the set the cebridge AMQP sink writes for one of these
- * events (prefix `cloudEvents:`, the loop markers a bridge adds), so a raw baseline carries the same.
+ * events (prefix `cloudEvents:`, a loop marker as a bridge adds one, naming another instance than
+ * the bench daemon's so an AMQP source does not cut it), so a raw baseline carries the same bytes.
  */
 export function amqpProperties(tag: string, seq: number, ts: number): Record<string, string> {
   return {
@@ -123,6 +124,6 @@ export function amqpProperties(tag: string, seq: number, ts: number): Record<str
     "cloudEvents:type": EVENT_TYPE,
     "cloudEvents:time": EVENT_TIME,
     "cloudEvents:benchts": ts.toFixed(3),
-    "cloudEvents:cebridgevia": "bench",
+    "cloudEvents:cebridgevia": "loadgen",
   };
 }

@@ -33,8 +33,25 @@ test("timestamp - formatInstant writes UTC with 0, 3, 6 or 9 fraction digits", (
 test("timestamp - exactInstant only for strings that read back identically", () => {
   assert.deepEqual(exactInstant("2024-05-06T05:08:09.123456789Z"), { seconds: 1714972089, nanos: 123456789 });
   assert.deepEqual(exactInstant("2024-05-06T05:08:09Z"), { seconds: 1714972089, nanos: 0 });
-  for (const s of ["2024-05-06T07:08:09.123456789+02:00", "2024-05-06T05:08:09.1Z", "2024-05-06t05:08:09Z", "2024-05-06T05:08:09.000Z", "2024-05-06T05:08:09.12345Z"]) {
+  for (const s of [
+    "2024-05-06T07:08:09.123456789+02:00",
+    "2024-05-06T05:08:09.1Z",
+    "2024-05-06t05:08:09Z",
+    "2024-05-06T05:08:09.000Z",
+    "2024-05-06T05:08:09.120000Z",
+    "2024-05-06T05:08:09.123456000Z",
+    "2024-05-06T05:08:09.12345Z",
+    "2024-02-30T05:08:09Z",
+    "2016-12-31T23:59:60Z",
+  ]) {
     assert.equal(exactInstant(s), undefined, s);
+  }
+  // Whatever exactInstant accepts, formatInstant writes back exactly.
+  for (const s of ["2024-02-29T00:00:00Z", "1969-12-31T23:59:59.999999999Z", "9999-12-31T23:59:59.000001Z", "0050-03-01T00:00:00.100Z", "2000-01-01T00:00:00.010Z"]) {
+    const t = exactInstant(s);
+    assert.ok(t, s);
+    assert.equal(formatInstant(t), s);
+    assert.deepEqual(t, parseInstant(s));
   }
 });
 
