@@ -5,7 +5,10 @@
  */
 import { Registry } from "../src/core/connector.js";
 import { amqpSink, amqpSource } from "./amqp/definition.js";
+import { eventBridgeSink, eventBridgeSource, sqsSink, sqsSource } from "./aws/definition.js";
+import { eventGridSink, eventGridSource, namespaceSink, namespaceSource } from "./azure-eventgrid/definition.js";
 import { fileSink } from "./file/definition.js";
+import { pubsubSink, pubsubSource } from "./gcp-pubsub/definition.js";
 import { httpSink, httpSource } from "./http/definition.js";
 import { mqttSink, mqttSource } from "./mqtt/definition.js";
 import { jetstreamSink, jetstreamSource, natsSink, natsSource } from "./nats/definition.js";
@@ -23,6 +26,16 @@ export function builtinRegistry(): Registry {
     .register(jetstreamSink)
     .register(mqttSource)
     .register(mqttSink)
+    .register(pubsubSource)
+    .register(pubsubSink)
+    .register(eventGridSource)
+    .register(eventGridSink)
+    .register(namespaceSource)
+    .register(namespaceSink)
+    .register(eventBridgeSource)
+    .register(eventBridgeSink)
+    .register(sqsSource)
+    .register(sqsSink)
     .register(amqpSource)
     .register(amqpSink);
 }

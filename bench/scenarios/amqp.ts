@@ -1,8 +1,8 @@
 /**
- * Scenario 9: AMQP 1.0 through cebridge on a private RabbitMQ 3.10, against plain rhea on the same
+ * Scenario 14: AMQP 1.0 through cebridge on a private RabbitMQ 3.10, against plain rhea on the same
  * broker (publisher → queue → subscriber, the same bytes, publisher awaiting `accepted`):
- *   9a  AMQP (RabbitMQ queue, binary mode) → cebridge → NATS core (structured)
- *   9b  HTTP (binary mode) → cebridge → AMQP (RabbitMQ queue, binary mode)
+ *   14a AMQP (RabbitMQ queue, binary mode) → cebridge → NATS core (structured)
+ *   14b HTTP (binary mode) → cebridge → AMQP (RabbitMQ queue, binary mode)
  * The daemon stays up; the flows alternate for `roundsOf(ctx)` rounds and the median round counts.
  */
 import { declareQueue, startNats, startRabbitMq } from "../../test/support/brokers.js";
@@ -18,7 +18,7 @@ function flow(ctx: Ctx, tag: string, pub: PubSpec, sub: SubSpec): Promise<FlowRe
   return runFlow({ tag, pub, sub, count, warmup: 1_000, window: ctx.window, timeoutMs: flowTimeout(ctx, 40_000), stallMs: 5000 }, ctx.scope);
 }
 
-export async function scenario9(ctx: Ctx): Promise<void> {
+export async function scenario14(ctx: Ctx): Promise<void> {
   const rabbit = own(ctx, await startRabbitMq());
   const nats = own(ctx, await startNats({ jetstream: false }));
   for (const q of ["bench-base", "bench-in", "bench-out"]) await declareQueue(rabbit.url, q);
@@ -55,10 +55,10 @@ routes:
 `,
     async () => {
       for (let r = 0; r < rounds; r++) {
-        ctx.log(`9: round ${r + 1}/${rounds}: raw rhea, AMQP → NATS, HTTP → AMQP`);
-        baseRuns.push(await flow(ctx, `s9base${r}`, ...base));
-        aRuns.push(await flow(ctx, `s9a${r}`, ...a));
-        bRuns.push(await flow(ctx, `s9b${r}`, ...b));
+        ctx.log(`14: round ${r + 1}/${rounds}: raw rhea, AMQP → NATS, HTTP → AMQP`);
+        baseRuns.push(await flow(ctx, `s14base${r}`, ...base));
+        aRuns.push(await flow(ctx, `s14a${r}`, ...a));
+        bRuns.push(await flow(ctx, `s14b${r}`, ...b));
       }
     },
   );
@@ -71,7 +71,7 @@ routes:
   const shared = [cpuNote(daemon), counterNote(daemon)];
   ctx.result.rows.push(
     {
-      id: "9a",
+      id: "14a",
       scenario: "AMQP (RabbitMQ) binary → NATS core structured",
       rate: ma.rate,
       p50: ma.latencyMs.p50,
@@ -83,7 +83,7 @@ routes:
       note: [`rounds ${ratesNote(aRuns)} vs raw rhea ${ratesNote(baseRuns)}`, ...shared, ...aRuns.map(flowNote)].filter(Boolean).join(", "),
     },
     {
-      id: "9b",
+      id: "14b",
       scenario: "HTTP binary → AMQP (RabbitMQ) binary",
       rate: mb.rate,
       p50: mb.latencyMs.p50,
@@ -95,7 +95,7 @@ routes:
       note: [`rounds ${ratesNote(bRuns)} vs raw rhea ${ratesNote(baseRuns)}`, ...bRuns.map(flowNote)].filter(Boolean).join(", "),
     },
     {
-      id: "9 raw",
+      id: "14 raw",
       scenario: "  raw rhea publisher → RabbitMQ queue → rhea subscriber",
       rate: bs.rate,
       p50: bs.latencyMs.p50,

@@ -35,9 +35,11 @@ export type { BinaryBody } from "./binary.js";
 export {
   checkJsonDepth,
   DEFAULT_MAX_DEPTH,
+  eventFromJson,
   parseBatch,
   parseIfStructured,
   parseStructured,
+  parseStructuredObject,
   serializeBatch,
   serializeStructured,
   toJsonObject,
@@ -67,4 +69,5 @@ export {
 export type { FormattedBody } from "./structured.js";
 export { exactInstant, exactMillis, formatInstant, parseInstant } from "./timestamp.js";
 export type { Instant } from "./timestamp.js";
+export { nanosToRfc3339 } from "./time.js";
 export { escapeExtensionName } from "./extension-name.js";

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { decodePubSubMessage } from "../../../connectors/gcp-pubsub/mapping.js";
 import { decodeRequest } from "../../../connectors/http/decode.js";
 import { httpSink } from "../../../connectors/http/definition.js";
 import { mqttSink } from "../../../connectors/mqtt/definition.js";
@@ -79,6 +80,15 @@ describe("protobuf in the bindings", () => {
     for (const ct of ["application/cloudevents+avro", "application/cloudevents", "application/cloudevents-batch+avro"]) {
       assert.throws(() => decodeRequest({ "content-type": [ct] }, Buffer.from("x"), { maxDepth: 64 }), UnsupportedMediaTypeError, ct);
     }
+  });
+
+  it("gcp_pubsub - a content-type attribute application/cloudevents+protobuf is a Protobuf structured event", () => {
+    const out = decodePubSubMessage(
+      { messageId: "m1", data: encodeProtobuf(EV), attributes: { "content-type": "application/cloudevents+protobuf" }, orderingKey: "", publishTime: "2024-01-01T00:00:00Z", deliveryAttempt: 0 },
+      { topic: "projects/p/topics/t", subscription: "projects/p/subscriptions/s", mapping: "message_published", rawType: "x" },
+    );
+    assert.equal(out.invalid, undefined, out.invalid?.message);
+    assertSameEvent(out.event, EV);
   });
 
   it("definitions - format defaults to json; protobuf needs a structured (or batch) mode", () => {

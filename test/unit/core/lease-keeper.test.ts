@@ -40,19 +40,24 @@ describe("lease keeper", () => {
   });
 
   test("lease keeper - a settle racing an extension: the late answer changes nothing, no loss reported", async () => {
-    let answer!: (v: void) => void;
+    let answer: ((v: void) => void) | undefined;
+    let now = 0;
     const lost: string[] = [];
     const keeper = new LeaseKeeper<string>({
       leaseMs: 60,
+      now: () => now,
       extend: () => new Promise<void>((r) => (answer = r)),
       onLost: (h) => lost.push(h),
     });
     const done = keeper.hold("m");
-    await waitFor(() => answer !== undefined, 2_000);
+    now = 40;
+    await waitFor(() => answer !== undefined, 5_000);
     done(); // settled while the extension is in flight
-    answer();
-    await sleep(150);
+    answer!();
+    now = 500; // long past the lease: a lease still kept would be reported lost now
+    await sleep(100);
     assert.deepEqual(lost, []);
+    assert.equal(keeper.size, 0);
     keeper.close();
   });
 
