@@ -153,6 +153,7 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
       ["aws_sqs", "sink"],
     ],
   },
+  { readme: "connectors/amqp/README.md", components: [["amqp", "source"], ["amqp", "sink"]] },
 ];
 
 interface Row {
