@@ -86,7 +86,7 @@ subscriptions:
         "c.yaml:22:69 error CFG_VALUE subscriptions.streams.orders.allowed_sinks[2]: a sink prefix cannot have a query or a fragment",
         'c.yaml:22:95 error CFG_VALUE subscriptions.streams.orders.allowed_sinks[3]: "not a url" is not a URL (write it like https://hooks.example.com/ or nats://nats:4222)',
         'c.yaml:23:20 error CFG_REF subscriptions.streams.orders.dead_letter: no sink named "missing" (defined: out, dlq, sub_dlq)',
-        "c.yaml:24:14 error CFG_VALUE subscriptions.streams.orders.queue: must be one of: { type: memory, max_bytes }: lost on a crash or restart | { type: disk, max_bytes, fsync }: under state_dir/queues/<id>, kept across restarts",
+        'c.yaml:24:28 error CFG_UNKNOWN_KEY subscriptions.streams.orders.queue.path: unknown key "path"; allowed: type, max_bytes, fsync',
         'c.yaml:25:7 error CFG_UNKNOWN_KEY subscriptions.streams.orders.extra: unknown key "extra"; allowed: route, protocols, allowed_sinks, max_in_flight, queue, retry, timeout, connect_timeout, dead_letter',
         'c.yaml:26:5 error CFG_UNKNOWN_KEY subscriptions.streams.bad name!: unknown key "bad name!"',
       ],
