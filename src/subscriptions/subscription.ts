@@ -99,7 +99,7 @@ export class LiveSubscription {
     this.stats = deps.metrics.subscription({
       stream: record.stream,
       id: record.subscription.id,
-      queued: () => this.pipeline?.queue.reading().events ?? 0,
+      queued: () => this.queuedNow(),
       inFlight: () => this.pipeline?.deliverer.inFlight ?? 0,
     });
     this.match = compileMatch(record.subscription, () => this.stats.filterError());
@@ -244,9 +244,19 @@ export class LiveSubscription {
     if (how === "delete" && this.stream.queue.type === "disk") await rm(this.deps.queueDir(this.id), { recursive: true, force: true }).catch(() => undefined);
   }
 
+  /** Events waiting (not in flight): a disk queue counts an event until it is delivered. */
+  private queuedNow(): number {
+    const p = this.pipeline;
+    if (!p) return 0;
+    const events = p.queue.reading().events;
+    return p.queue.type === "disk" ? Math.max(0, events - p.deliverer.inFlight) : events;
+  }
+
   /** What `/status` shows: no credentials, no header values, the sink without user info or query. */
   snapshot(): Record<string, unknown> {
     const q = this.pipeline?.queue.reading() ?? { events: 0, bytes: 0 };
+    const inFlight = this.pipeline?.deliverer.inFlight ?? 0;
+    const queued = this.queuedNow();
     return {
       id: this.id,
       stream: this.record.stream,
@@ -255,9 +265,9 @@ export class LiveSubscription {
       state: this.state,
       created_at: this.record.createdat,
       queue: this.stream.queue.type,
-      queued: q.events,
+      queued,
       queued_bytes: q.bytes,
-      in_flight: this.pipeline?.deliverer.inFlight ?? 0,
+      in_flight: inFlight,
       counters: { ...this.stats.counters },
       last_error: this.stats.lastError ?? null,
     };
@@ -375,11 +385,7 @@ export class LiveSubscription {
 
   private async retire(p: Pipeline, how: "delete" | "shutdown" | "orphan" | "replace", deadline?: AbortSignal): Promise<void> {
     const queued = p.queue.reading().events;
-    if (how === "delete") {
-      p.deliverer.markDeleted();
-      this.stats.dropped("unsubscribed", queued);
-      p.queue.abort();
-    } else if (how === "shutdown" && deadline && !deadline.aborted) {
+    if (how === "shutdown" && deadline && !deadline.aborted) {
       p.queue.stopAccepting();
       const drained = p.queue.drain();
       const cut = new Promise<void>((resolve) => deadline.addEventListener("abort", () => resolve(), { once: true }));
@@ -389,9 +395,20 @@ export class LiveSubscription {
         p.queue.abort();
       }
     } else {
-      // A memory queue's events die with it; a disk queue keeps them for whoever opens it next.
-      if (p.queue.type === "memory") this.stats.dropped(how === "replace" ? "unsubscribed" : "inactive", queued + p.deliverer.inFlight);
-      p.queue.abort();
+      if (how === "delete") {
+        p.deliverer.markDeleted();
+        this.stats.dropped("unsubscribed", queued);
+      } else if (p.queue.type === "memory") {
+        // A memory queue's events die with it; a disk queue keeps them for whoever opens it next.
+        this.stats.dropped(how === "replace" ? "unsubscribed" : "inactive", queued + p.deliverer.inFlight);
+      }
+      p.queue.stopAccepting();
+      // A memory queue's pump stops first, so nothing it held is handed to a stopping window (and
+      // reported as given up at shutdown); a disk queue is aborted like a route's, then closed.
+      // (`close` stops the pump before its first await: both happen now, before any answer is sent.)
+      const closing = p.queue.type === "memory" ? p.queue.close() : (p.queue.abort(), Promise.resolve());
+      p.deliverer.abort();
+      await closing;
     }
     await p.deliverer.drain();
     await p.queue.close().catch((err) => this.log.warn({ err }, "queue close failed"));

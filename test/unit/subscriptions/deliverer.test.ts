@@ -11,7 +11,7 @@ import { BridgeError, SinkError } from "../../../src/core/errors.js";
 import { silentLogger } from "../../../src/core/logger.js";
 import type { Sink } from "../../../src/core/sink.js";
 import { Deliverer, type DeliveryReports } from "../../../src/subscriptions/deliverer.js";
-import { MemoryQueue } from "../../../src/subscriptions/queue.js";
+import { makeQueue } from "../../../src/subscriptions/queues.js";
 import { sampleEvents } from "../../support/events.js";
 import { waitFor } from "../../support/wait.js";
 
@@ -70,7 +70,7 @@ describe("subscriptions - queue and deliverer", () => {
     sink.hold = true;
     const { r, cb } = reports();
     const d = new Deliverer({ subscriptionId: "s", route: "r", window: 3, retry, timeoutMs: 5000, deadLetter: () => undefined }, cb, silentLogger);
-    const q = new MemoryQueue(d, 2000);
+    const q = makeQueue({ type: "memory", max_bytes: 2000 }, d, "", silentLogger);
     d.resume(sink);
     const evs = sampleEvents(40, "w");
     const accepted = evs.filter((e) => q.offer(msg(e)));
@@ -92,7 +92,7 @@ describe("subscriptions - queue and deliverer", () => {
     sink.failWith = (id, attempt) => (id === "f-0" && attempt < 3 ? new SinkError("flaky", true) : id === "f-1" ? new SinkError("no", false) : id === "f-2" ? new SinkError("down", true) : undefined);
     const { r, cb } = reports();
     const d = new Deliverer({ subscriptionId: "s", route: "r", window: 4, retry, timeoutMs: 5000, deadLetter: () => ({ id: "dlq", sink: dl }) }, cb, silentLogger);
-    const q = new MemoryQueue(d, 1 << 20);
+    const q = makeQueue({ type: "memory", max_bytes: 1 << 20 }, d, "", silentLogger);
     d.resume(sink);
     for (const e of sampleEvents(4, "f")) q.offer(msg(e));
     await waitFor(() => r.delivered + r.failed.length === 4, 5000);
@@ -108,7 +108,7 @@ describe("subscriptions - queue and deliverer", () => {
     sink.hold = true;
     const { r, cb } = reports();
     const d = new Deliverer({ subscriptionId: "s", route: "r", window: 2, retry, timeoutMs: 5000, deadLetter: () => undefined }, cb, silentLogger);
-    const q = new MemoryQueue(d, 1 << 20);
+    const q = makeQueue({ type: "memory", max_bytes: 1 << 20 }, d, "", silentLogger);
     for (const e of sampleEvents(5, "p")) assert.ok(q.offer(msg(e)));
     await new Promise((res) => setTimeout(res, 20));
     assert.equal(sink.inFlight, 0, "not resumed yet: nothing delivered");
@@ -116,11 +116,12 @@ describe("subscriptions - queue and deliverer", () => {
     d.resume(sink);
     await waitFor(() => sink.inFlight === 2, 2000);
     d.markDeleted();
-    q.abort();
+    q.stopAccepting();
+    await q.close();
+    d.abort();
     await d.drain();
     assert.equal(r.unsubscribed, 2);
     assert.equal(r.delivered, 0);
-    assert.equal(q.reading().events, 0);
     assert.equal(q.offer(msg(sampleEvents(1, "late")[0]!)), false);
   });
 });
