@@ -9,7 +9,7 @@ import { Duration, ListenAddress, Secret, Size } from "../core/schema-types.js";
 import type { RawIssue } from "./validate.js";
 
 /** Protocols a subscription may ask for, as the Subscriptions API spells them (case-sensitive). */
-export const SUBSCRIPTION_PROTOCOLS = ["HTTP", "MQTT3", "MQTT5", "NATS"] as const;
+export const SUBSCRIPTION_PROTOCOLS = ["HTTP", "MQTT3", "MQTT5", "NATS", "AMQP"] as const;
 export type SubscriptionProtocol = (typeof SUBSCRIPTION_PROTOCOLS)[number];
 
 /** Type of the virtual sink that feeds a stream's subscriptions; never written by users. */
@@ -175,7 +175,7 @@ export function checkSubscriptions(
 }
 
 /** Schemes a sink prefix may have, per protocol family. */
-const SCHEMES = new Set(["http:", "https:", "mqtt:", "mqtts:", "nats:", "tls:"]);
+const SCHEMES = new Set(["http:", "https:", "mqtt:", "mqtts:", "nats:", "tls:", "amqp:", "amqps:"]);
 
 function prefixProblem(prefix: string): string | undefined {
   let u: URL;

@@ -35,7 +35,16 @@ export interface NatsSettings {
   readonly mode: "binary" | "structured";
 }
 
-export type ProtocolSettings = HttpSettings | MqttSettings | NatsSettings;
+export interface AmqpSettings {
+  /** The target node (queue, exchange, topic) in the broker's own form, e.g. RabbitMQ's `/amq/queue/orders`. */
+  readonly address: string;
+  /** Only `unsettled`: a delivery counts once the broker accepted it. */
+  readonly sendersettlementmode: "unsettled";
+  /** cebridge extension: binary (default) or structured. */
+  readonly mode: "binary" | "structured";
+}
+
+export type ProtocolSettings = HttpSettings | MqttSettings | NatsSettings | AmqpSettings;
 
 export type SinkCredential =
   | { readonly credentialtype: "PLAIN"; readonly identifier: string; readonly secret: string }

@@ -9,12 +9,13 @@
  * | HTTP | `http` | `url` = sink, `headers`, ACCESSTOKEN → `auth.bearer`, `mode`; the abuse-protection handshake always |
  * | MQTT3 / MQTT5 | `mqtt` | `protocol_version` 4 / 5, `url` = sink, `topic` = topicname (literal), `qos`, `retain`; PLAIN → `username`/`password` |
  * | NATS | `nats` | `servers` = [sink], `subject`, `mode`; PLAIN → `user`/`password`, ACCESSTOKEN → `token` |
+ * | AMQP | `amqp` | `url` = the sink's scheme, host and port; `address` (literal: `{` `}` refused before); `mode`; PLAIN → `username`/`password` |
  */
-import type { HttpSettings, MqttSettings, NatsSettings, Subscription } from "./model.js";
+import type { AmqpSettings, HttpSettings, MqttSettings, NatsSettings, Subscription } from "./model.js";
 
 export interface SinkPlan {
   /** The connector type in the registry. */
-  readonly type: "http" | "mqtt" | "nats";
+  readonly type: "http" | "mqtt" | "nats" | "amqp";
   /** Raw options, before the connector's schema fills its defaults. */
   readonly options: Record<string, unknown>;
   /** Option key → the JSON pointer of the subscription member it came from (for error messages). */
@@ -74,6 +75,16 @@ export function planSink(s: Subscription, ctx: PlanContext): SinkPlan {
         options,
         fields: { url: "/sink", topic: "/protocolsettings/topicname", qos: "/protocolsettings/qos", retain: "/protocolsettings/retain", mode: "/protocolsettings/mode", username: "/sinkcredential", password: "/sinkcredential" },
       };
+    }
+    case "AMQP": {
+      const p = s.protocolsettings as AmqpSettings;
+      const u = new URL(s.sink);
+      const options: Record<string, unknown> = { url: `${u.protocol}//${u.host}`, address: p.address, mode: p.mode };
+      if (cred?.credentialtype === "PLAIN") {
+        options["username"] = cred.identifier;
+        options["password"] = cred.secret;
+      }
+      return { type: "amqp", options, fields: { url: "/sink", address: "/protocolsettings/address", mode: "/protocolsettings/mode", username: "/sinkcredential", password: "/sinkcredential", sasl: "/sinkcredential" } };
     }
     case "NATS": {
       const p = s.protocolsettings as NatsSettings;

@@ -20,7 +20,7 @@ import { isIP } from "node:net";
 import { SUBSCRIPTION_PROTOCOLS, type SubscriptionProtocol } from "../config/subscriptions.js";
 import { SubscriptionInvalidError } from "../core/errors.js";
 import { compileFilter, FilterCompileError, type FilterSpec } from "../filter/index.js";
-import type { HttpSettings, MqttSettings, NatsSettings, ProtocolSettings, SinkCredential, Subscription } from "./model.js";
+import type { AmqpSettings, HttpSettings, MqttSettings, NatsSettings, ProtocolSettings, SinkCredential, Subscription } from "./model.js";
 
 /** What a stream lets its subscribers do (from its config). */
 export interface StreamRules {
@@ -108,7 +108,7 @@ export function readSubscription(body: unknown, ctx: ReadContext): Subscription 
   const protocolM = m.get("protocol");
   if (!protocolM) fail("protocol is required (one of " + ctx.rules.protocols.join(", ") + ")", "/protocol");
   if (typeof protocolM.value !== "string" || !(SUBSCRIPTION_PROTOCOLS as readonly string[]).includes(protocolM.value)) {
-    fail(`protocol must be one of ${SUBSCRIPTION_PROTOCOLS.join(", ")} (case-sensitive); AMQP and KAFKA are not supported`, protocolM.at);
+    fail(`protocol must be one of ${SUBSCRIPTION_PROTOCOLS.join(", ")} (case-sensitive); KAFKA is not supported`, protocolM.at);
   }
   const protocol = protocolM.value as SubscriptionProtocol;
   if (!ctx.rules.protocols.includes(protocol)) fail(`this stream does not offer ${protocol}; it offers ${ctx.rules.protocols.join(", ")}`, protocolM.at);
@@ -121,7 +121,7 @@ export function readSubscription(body: unknown, ctx: ReadContext): Subscription 
     id: ctx.id,
     sink,
     protocol,
-    protocolsettings: readSettings(m.get("protocolsettings"), protocol),
+    protocolsettings: readSettings(m.get("protocolsettings"), protocol, sink),
   };
   const source = m.get("source");
   if (source !== undefined) out.source = str(source, "source", LIMITS.source);
@@ -182,6 +182,7 @@ const SCHEMES: Record<SubscriptionProtocol, readonly string[]> = {
   MQTT3: ["mqtt:", "mqtts:"],
   MQTT5: ["mqtt:", "mqtts:"],
   NATS: ["nats:", "tls:"],
+  AMQP: ["amqp:", "amqps:"],
 };
 
 /** The sink URL, checked for its protocol and against the stream's allowed prefixes. */
@@ -198,7 +199,7 @@ function readSink(sink: string, protocol: SubscriptionProtocol, allowed: readonl
   if (u.hash !== "") fail("sink cannot have a fragment", at);
   if (u.searchParams.has("access_token")) fail("sink cannot carry access_token in its query; send it as an ACCESSTOKEN sinkcredential", at);
   if (protocol === "HTTP" && u.protocol === "http:" && !isLoopback(u.hostname)) fail("an HTTP sink must be https:// unless it is on this machine (loopback)", at);
-  if (protocol !== "HTTP" && u.pathname !== "" && u.pathname !== "/") fail(`a ${protocol} sink names a server only (${u.protocol}//host:port); put the ${protocol === "NATS" ? "subject" : "topic"} in protocolsettings`, at);
+  if (protocol !== "HTTP" && protocol !== "AMQP" && u.pathname !== "" && u.pathname !== "/") fail(`a ${protocol} sink names a server only (${u.protocol}//host:port); put the ${protocol === "NATS" ? "subject" : "topic"} in protocolsettings`, at);
   if (!allowed.some((p) => underPrefix(u, p))) fail("sink is not under any of this stream's allowed_sinks", at);
   return sink;
 }
@@ -226,7 +227,18 @@ export function underPrefix(sink: URL, prefix: string): boolean {
   return path === base || path.startsWith(`${base}/`);
 }
 
-function readSettings(m: { value: unknown; at: string } | undefined, protocol: SubscriptionProtocol): ProtocolSettings {
+/** An AMQP sink URL's path as an address (RabbitMQ's `/amq/queue/x` form keeps its leading slash), if it has one. */
+function sinkPath(sink: string): string | undefined {
+  const path = new URL(sink).pathname;
+  if (path === "" || path === "/") return undefined;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+function readSettings(m: { value: unknown; at: string } | undefined, protocol: SubscriptionProtocol, sink: string): ProtocolSettings {
   const at = m?.at ?? "/protocolsettings";
   const value = m?.value ?? {};
   switch (protocol) {
@@ -260,6 +272,22 @@ function readSettings(m: { value: unknown; at: string } | undefined, protocol: S
       const mode = s.get("mode");
       if (protocol === "MQTT3" && mode !== undefined && mode.value !== "structured") fail("MQTT 3.1.1 has no message properties: only structured mode is possible", mode.at);
       if (protocol === "MQTT5") out.mode = readMode(mode, "binary");
+      return out;
+    }
+    case "AMQP": {
+      const s = members(value, at, ["address", "linkname", "sendersettlementmode", "linkproperties", "mode"], "protocolsettings");
+      for (const name of ["linkname", "linkproperties"]) {
+        const x = s.get(name);
+        if (x !== undefined) fail(`${name} is not supported yet (the AMQP sink names and configures its own link)`, x.at);
+      }
+      const mode = s.get("sendersettlementmode");
+      if (mode !== undefined && mode.value !== "unsettled") fail('sendersettlementmode must be "unsettled": a delivery counts once the broker accepted it (settled would be at most once)', mode.at);
+      const addressM = s.get("address");
+      // The draft: `address` names the node when the sink's path does not.
+      const fromPath = sinkPath(sink);
+      if (!addressM && fromPath === undefined) fail("address is required for AMQP when the sink URL has no path", `${at}/address`);
+      const address = addressM ? literalName(str(addressM, "address", LIMITS.name), addressM.at, "address") : literalName(fromPath!, "/sink", "address");
+      const out: AmqpSettings = { address, sendersettlementmode: "unsettled", mode: readMode(s.get("mode"), "binary") };
       return out;
     }
     case "NATS": {
@@ -367,5 +395,7 @@ function readCredential(m: { value: unknown; at: string }, now: Date): SinkCrede
 
 function checkCredentialFits(c: SinkCredential, protocol: SubscriptionProtocol, at: string): void {
   if (protocol === "HTTP" && c.credentialtype === "PLAIN") fail("an HTTP sink takes an ACCESSTOKEN (bearer) credential: the web-hook spec has no user/password scheme", `${at}/credentialtype`);
-  if ((protocol === "MQTT3" || protocol === "MQTT5") && c.credentialtype === "ACCESSTOKEN") fail("an MQTT sink takes a PLAIN (user name and password) credential", `${at}/credentialtype`);
+  if ((protocol === "MQTT3" || protocol === "MQTT5" || protocol === "AMQP") && c.credentialtype === "ACCESSTOKEN") {
+    fail(`an ${protocol === "AMQP" ? "AMQP" : "MQTT"} sink takes a PLAIN (user name and password) credential`, `${at}/credentialtype`);
+  }
 }

@@ -148,7 +148,7 @@ ${withStream ? `    orders:
     const streams = await api.request("GET", "/streams");
     assert.deepEqual(streams.json, [
       { name: "orders", protocols: ["HTTP", "NATS"] },
-      { name: "other", protocols: ["HTTP", "MQTT3", "MQTT5", "NATS"] },
+      { name: "other", protocols: ["HTTP", "MQTT3", "MQTT5", "NATS", "AMQP"] },
     ]);
   });
 

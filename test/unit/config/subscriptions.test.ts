@@ -46,7 +46,7 @@ subscriptions:
     assert.equal(s.max_subscriptions, 100);
     assert.equal(s.max_body, 64 * 1024);
     const o = s.streams["orders"]!;
-    assert.deepEqual(o.protocols, ["HTTP", "MQTT3", "MQTT5", "NATS"]);
+    assert.deepEqual(o.protocols, ["HTTP", "MQTT3", "MQTT5", "NATS", "AMQP"]);
     assert.equal(o.max_in_flight, 16);
     assert.deepEqual(o.retry, { initial: 1000, max: 60_000, max_elapsed: 3_600_000 });
     assert.equal(o.timeout, 30_000);
@@ -80,9 +80,9 @@ subscriptions:
         'c.yaml:15:11 error CFG_VALUE subscriptions.listen: "127.0.0.1:8081" is also engine.admin.listen: the API needs its own listener',
         "c.yaml:17:22 error CFG_VALUE subscriptions.max_subscriptions: must be >= 1",
         'c.yaml:20:14 error CFG_REF subscriptions.streams.orders.route: no route named "nope" (defined: r)',
-        'c.yaml:21:25 error CFG_VALUE subscriptions.streams.orders.protocols[1]: must be one of: "HTTP", "MQTT3", "MQTT5", "NATS"',
+        'c.yaml:21:25 error CFG_VALUE subscriptions.streams.orders.protocols[1]: must be one of: "HTTP", "MQTT3", "MQTT5", "NATS", "AMQP"',
         "c.yaml:22:23 error CFG_VALUE subscriptions.streams.orders.allowed_sinks[0]: a sink prefix cannot hold credentials; subscribers send theirs in sinkcredential",
-        'c.yaml:22:57 error CFG_VALUE subscriptions.streams.orders.allowed_sinks[1]: scheme "ftp:" is none of http: https: mqtt: mqtts: nats: tls:',
+        'c.yaml:22:57 error CFG_VALUE subscriptions.streams.orders.allowed_sinks[1]: scheme "ftp:" is none of http: https: mqtt: mqtts: nats: tls: amqp: amqps:',
         "c.yaml:22:69 error CFG_VALUE subscriptions.streams.orders.allowed_sinks[2]: a sink prefix cannot have a query or a fragment",
         'c.yaml:22:95 error CFG_VALUE subscriptions.streams.orders.allowed_sinks[3]: "not a url" is not a URL (write it like https://hooks.example.com/ or nats://nats:4222)',
         'c.yaml:23:20 error CFG_REF subscriptions.streams.orders.dead_letter: no sink named "missing" (defined: out, dlq, sub_dlq)',

@@ -47,6 +47,11 @@ test("sink plan - fixture table: protocol and settings → connector options (af
       type: "nats",
       want: { servers: ["nats://nats:4222"], subject: "s", mode: "binary", user: "nu", password: "np" },
     },
+    {
+      s: { id: ID, protocol: "AMQP", sink: "amqps://rabbit:5671/amq/queue/x", protocolsettings: { address: "/amq/queue/x", sendersettlementmode: "unsettled", mode: "binary" }, sinkcredential: { credentialtype: "PLAIN", identifier: "guest", secret: "pw" } },
+      type: "amqp",
+      want: { url: "amqps://rabbit:5671", address: "/amq/queue/x", mode: "binary", username: "guest", password: "pw" },
+    },
   ];
   for (const { s, type, want } of rows) {
     const plan = planSink(s, ctx);

@@ -11,7 +11,7 @@ import { isLoopback, readSubscription, underPrefix, type ReadContext } from "../
 
 const ID = "11111111-2222-4333-8444-555555555555";
 const NOW = new Date("2026-06-01T00:00:00Z");
-const rules = { protocols: ["HTTP", "MQTT3", "MQTT5", "NATS"] as const, allowedSinks: ["https://hooks.example.com/in/", "http://127.0.0.1:9000/", "mqtt://broker:1883", "nats://nats:4222"] };
+const rules = { protocols: ["HTTP", "MQTT3", "MQTT5", "NATS", "AMQP"] as const, allowedSinks: ["https://hooks.example.com/in/", "http://127.0.0.1:9000/", "mqtt://broker:1883", "nats://nats:4222", "amqp://rabbit:5672"] };
 const ctx: ReadContext = { rules: { protocols: [...rules.protocols], allowedSinks: rules.allowedSinks }, id: ID, now: NOW };
 
 function refusal(body: unknown, c: ReadContext = ctx): SubscriptionInvalidError {
@@ -71,6 +71,13 @@ describe("subscriptions - reading a body", () => {
     const n = readSubscription({ protocol: "NATS", sink: "nats://nats:4222", protocolsettings: { subject: "ce.orders" }, sinkcredential: { credentialtype: "ACCESSTOKEN", accessToken: "t0k", accessTokenExpireUtc: "2030-01-01T00:00:00Z" } }, ctx);
     assert.deepEqual(n.protocolsettings, { subject: "ce.orders", mode: "structured" });
     assert.equal(n.sinkcredential?.credentialtype, "ACCESSTOKEN");
+  });
+
+  test("AMQP: the address from protocolsettings or from the sink's path; PLAIN only", () => {
+    const a = readSubscription({ protocol: "AMQP", sink: "amqp://rabbit:5672", protocolsettings: { address: "/amq/queue/orders" }, sinkcredential: { credentialtype: "PLAIN", identifier: "u", secret: "p" } }, ctx);
+    assert.deepEqual(a.protocolsettings, { address: "/amq/queue/orders", sendersettlementmode: "unsettled", mode: "binary" });
+    const b = readSubscription({ protocol: "AMQP", sink: "amqp://rabbit:5672/exchange/amq.topic/orders", protocolsettings: { sendersettlementmode: "unsettled", mode: "structured" } }, ctx);
+    assert.deepEqual(b.protocolsettings, { address: "/exchange/amq.topic/orders", sendersettlementmode: "unsettled", mode: "structured" });
   });
 
   test("replace: an absent sinkcredential or headers keeps the stored one; null removes it", () => {
@@ -141,6 +148,12 @@ describe("subscriptions - reading a body", () => {
       [{ protocol: "NATS", sink: "nats://nats:4222", protocolsettings: { subject: "a..b" } }, "/protocolsettings/subject", /empty tokens/],
       [{ protocol: "NATS", sink: "nats://nats:4222", protocolsettings: {} }, "/protocolsettings/subject", /required/],
       [{ protocol: "NATS", sink: "nats://other:4222", protocolsettings: { subject: "s" } }, "/sink", /allowed_sinks/],
+      [{ protocol: "AMQP", sink: "amqp://rabbit:5672" }, "/protocolsettings/address", /required for AMQP/],
+      [{ protocol: "AMQP", sink: "amqp://rabbit:5672", protocolsettings: { address: "/q/{type}" } }, "/protocolsettings/address", /literal/],
+      [{ protocol: "AMQP", sink: "amqp://rabbit:5672/q", protocolsettings: { sendersettlementmode: "settled" } }, "/protocolsettings/sendersettlementmode", /unsettled/],
+      [{ protocol: "AMQP", sink: "amqp://rabbit:5672/q", protocolsettings: { linkName: "x" } }, "/protocolsettings/linkName", /not supported/],
+      [{ protocol: "AMQP", sink: "amqp://rabbit:5672/q", sinkcredential: { credentialtype: "ACCESSTOKEN", accesstoken: "t" } }, "/sinkcredential/credentialtype", /PLAIN/],
+      [{ protocol: "AMQP", sink: "amqps://rabbit:5671/q" }, "/sink", /allowed_sinks/],
     ];
     for (const [body, field, message] of rows) {
       const err = refusal(body);
