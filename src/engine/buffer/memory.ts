@@ -128,7 +128,8 @@ export class MemoryBuffer implements RouteBuffer {
     const n = msg.events.length;
     if (n > this.route.capacity) return false; // could never enter the window (HTTP answers 413 first)
     if (reserved && this.queue.length === 0 && this.route.offer(msg)) return true;
-    const bytes = messageBytes(msg);
+    // Already full: refuse without weighing (a buffer that stays full refuses every event).
+    const bytes = !reserved && this.queuedBytes >= this.settings.maxBytes ? Infinity : messageBytes(msg);
     if (!reserved && this.queuedBytes + bytes > this.settings.maxBytes) {
       this.stats.dropped("full", n);
       return false;

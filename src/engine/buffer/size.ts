@@ -9,7 +9,23 @@ import type { Received } from "../../core/source.js";
 /** Fixed cost per event for the objects that hold it (measured order of magnitude, not exact). */
 const EVENT_OVERHEAD = 64;
 
+/**
+ * Weights already computed: one event can be queued in several buffers (a stream's subscriptions
+ * each hold it), and JSON data is weighed by serializing it. Events are immutable, so the weight
+ * of an object never changes.
+ */
+const weights = new WeakMap<CloudEvent, number>();
+
 export function eventBytes(event: CloudEvent): number {
+  let w = weights.get(event);
+  if (w === undefined) {
+    w = weigh(event);
+    weights.set(event, w);
+  }
+  return w;
+}
+
+function weigh(event: CloudEvent): number {
   let n = EVENT_OVERHEAD;
   const attrs = event.attributes;
   for (const name in attrs) {
