@@ -108,7 +108,7 @@ subscriptions:
   auth: { bearer: "${TOKEN}" }
   state_dir: ${state}/state
   streams:
-    b: { route: b, allowed_sinks: ["${nats.url}", "${dead.url}/"], max_in_flight: 64, queue: { type: memory, max_bytes: 64MiB }, dead_letter: dlq }
+    b: { route: b, allowed_sinks: ["${nats.url}", "${dead.url}/"], max_in_flight: 64, dead_letter: dlq }
 `;
   const rounds = roundsOf(ctx);
   const runs = { a: [] as FlowResult[], b: [] as FlowResult[], bDead: [] as FlowResult[] };
