@@ -124,7 +124,10 @@ function render(s){var now=Date.now();lastOk=now;
  (s.components||[]).forEach(function(c){ct.appendChild(h("tr",{"data-component":c.kind+":"+c.id},h("td",{"data-label":"component"},c.kind+" "+c.id),h("td",{"data-label":"type"},text(c.type)),h("td",{"data-label":"state"},h("span",{cls:"pill "+(c.up?"ok":"bad")},c.up?"up":"down")," "+ago(c.since)),h("td",{cls:"msg","data-label":"last error"},c.lastError?(c.lastError+(c.lastErrorAt?" ("+ago(c.lastErrorAt)+")":"")):"–")))});
  var et=document.getElementById("errors");et.textContent="";var errs=s.recent_errors||[];
  errs.forEach(function(e){et.appendChild(h("tr",null,h("td",{"data-label":"time"},time(e.at)),h("td",{"data-label":"where"},text(e.where)),h("td",{"data-label":"code"},text(e.code||"")),h("td",{cls:"msg","data-label":"message"},e.message+(e.event?" [event "+e.event+"]":""))))});
- document.getElementById("no-errors").style.display=errs.length?"none":"block";}
+ document.getElementById("no-errors").style.display=errs.length?"none":"block";
+ var subs=s.subscriptions||[],st=document.getElementById("subscriptions");st.textContent="";document.getElementById("subs-section").style.display=subs.length?"block":"none";
+ subs.forEach(function(x){var sc=x.counters||{},good=x.state==="active";st.appendChild(h("tr",{"data-subscription":x.id},h("td",{"data-label":"subscription"},text(x.stream)+" / "+text(x.id)),h("td",{"data-label":"delivery"},text(x.protocol)+" "+text(x.sink)),h("td",{"data-label":"state"},h("span",{cls:"pill "+(good?"ok":x.state==="connecting"?"warn":"bad")},text(x.state))),h("td",{"data-label":"queued"},fmt(x.queued||0)+" ("+text(x.queue)+")"),h("td",{"data-label":"in flight"},fmt(x.in_flight||0)),h("td",{"data-label":"delivered / failed / dropped"},fmt(sc.delivered||0)+" / "+fmt(sc.failed||0)+" / "+fmt(sc.dropped||0)),h("td",{cls:"msg","data-label":"last error"},lastError(x.last_error))))});}
+function lastError(e){if(!e)return "–";if(typeof e!=="object")return text(e);return (e.code?e.code+": ":"")+text(e.message)+(e.at?" ("+ago(e.at)+")":"");}
 function stale(){var el=document.getElementById("live");if(el&&Date.now()-lastOk>3500){el.className="meta bad";el.textContent="● disconnected: retrying";}}
 function tick(){fetch("status",{cache:"no-store"}).then(function(r){if(!r.ok)throw new Error(r.status);return r.json()}).then(render).catch(stale).then(function(){setTimeout(tick,1000)});}
 setInterval(stale,1000);tick();})();`;
@@ -141,6 +144,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <main><div id="banner"></div>
 <h2>Routes</h2><section class="grid" id="routes"></section>
 <h2>Connectors</h2><table><thead><tr><th>component</th><th>type</th><th>state</th><th>last error</th></tr></thead><tbody id="components"></tbody></table>
+<div id="subs-section" style="display:none"><h2>Subscriptions</h2><table><thead><tr><th>stream / id</th><th>delivery</th><th>state</th><th>queued</th><th>in flight</th><th>delivered / failed / dropped</th><th>last error</th></tr></thead><tbody id="subscriptions"></tbody></table></div>
 <h2>Recent errors</h2><table><thead><tr><th>time</th><th>where</th><th>code</th><th>message</th></tr></thead><tbody id="errors"></tbody></table><div class="empty" id="no-errors">none</div>
 </main><footer>Refreshes every second · JSON at <a href="status">/status</a> · Prometheus at <a href="metrics">/metrics</a></footer>
 <script>${SCRIPT}</script></body></html>

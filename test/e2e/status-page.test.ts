@@ -20,6 +20,7 @@ import type { Page } from "playwright-core";
 import { launchChromium } from "../support/browser.js";
 import { startMosquitto } from "../support/brokers.js";
 import { startReceiver } from "../support/counting.js";
+import { ApiClient } from "../support/subscribers.js";
 import { REPO_ROOT, startDaemon } from "../support/daemon.js";
 import { freePort } from "../support/ports.js";
 import { sleep, waitFor } from "../support/wait.js";
@@ -86,7 +87,9 @@ describe("status page", { timeout: 150_000 }, () => {
     const admin = `127.0.0.1:${await freePort()}`;
     const ordersPort = await freePort();
     const auditPort = await freePort();
-    const dl = join(mkdtempSync(join(tmpdir(), "cebridge-page-")), "dead.jsonl");
+    const dir = mkdtempSync(join(tmpdir(), "cebridge-page-"));
+    const dl = join(dir, "dead.jsonl");
+    const subsPort = await freePort();
     const daemon = startDaemon(`
 engine: { instance_id: page-demo, admin: { listen: "${admin}" }, shutdown_timeout: 5s, log: { level: error } }
 sources:
@@ -99,9 +102,17 @@ sinks:
 routes:
   - { name: orders-to-mqtt, from: orders_in, to: [bus], dead_letter: dlq, retry: { initial: 50ms, max: 200ms, max_elapsed: 500ms }, timeout: 1s }
   - { name: audit-to-http, from: audit_in, to: [audit], dead_letter: dlq }
+subscriptions:
+  listen: "127.0.0.1:${subsPort}"
+  auth: { bearer: "${SECRET}-api" }
+  state_dir: "${join(dir, "subs")}"
+  streams:
+    audit: { route: audit-to-http, protocols: [MQTT5], allowed_sinks: ["${mqtt.url}"] }
 `);
     cleanups.push(() => daemon.stop("SIGKILL"));
     await daemon.waitReady(admin, 30_000);
+    // A consumer subscribes over the API; the page lists the subscription with its counters.
+    await new ApiClient(`http://127.0.0.1:${subsPort}`, `${SECRET}-api`).create("audit", { protocol: "MQTT5", sink: mqtt.url, protocolsettings: { topicname: "subs/audit" } });
     const orders = load(ordersPort, "o");
     const audit = load(auditPort, "a", SECRET);
     cleanups.push(() => orders.stop(), () => audit.stop());
@@ -127,6 +138,9 @@ routes:
     assert.ok(d2 > d1 && a2 > a1, `delivered moved: orders ${d1} → ${d2}, audit ${a1} → ${a2}`);
     assert.equal(await page.locator('[data-component="sink:bus"][data-health="up"]').count(), 1);
     assert.match((await page.locator("#generation").textContent())!, /^config #1 loaded /);
+    const sub = page.locator("[data-subscription]");
+    await waitFor(async () => /active/.test((await sub.first().textContent()) ?? ""), 10_000, "the subscription shows as active");
+    assert.match((await sub.first().textContent())!, /^audit \/ .*MQTT5 mqtt:\/\/127\.0\.0\.1:\d+.*active/);
     const cards = await page.locator("[data-route]").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().top));
     assert.equal(cards.length, 2);
     assert.equal(cards[0], cards[1], "at 1280 px the route cards sit side by side");
