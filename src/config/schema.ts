@@ -101,8 +101,9 @@ const Component = Type.Object(
 export const ConfigSchema = Type.Object(
   {
     engine: EngineSchema,
-    sources: Type.Record(Type.String({ pattern: ComponentId }), Component, { default: {} }),
-    sinks: Type.Record(Type.String({ pattern: ComponentId }), Component, { default: {} }),
+    // additionalProperties false: an id that breaks the pattern is an error, not silently unchecked.
+    sources: Type.Record(Type.String({ pattern: ComponentId }), Component, { default: {}, additionalProperties: false }),
+    sinks: Type.Record(Type.String({ pattern: ComponentId }), Component, { default: {}, additionalProperties: false }),
     routes: Type.Array(RouteSchema, { minItems: 1 }),
     subscriptions: Type.Optional(SubscriptionsSchema),
   },

@@ -100,6 +100,9 @@ function describe(e: ErrorObject, path: Path): RawIssue {
   switch (e.keyword) {
     case "additionalProperties": {
       const name = String(p["additionalProperty"]);
+      if (schema?.["patternProperties"] !== undefined && schema["properties"] === undefined) {
+        return { code: "CFG_VALUE", path: [...path, name], key: true, message: `"${name}" is not a valid id: use letters, digits, "_", "." and "-", not starting with "." or "-"` };
+      }
       const known = Object.keys((schema?.["properties"] as object | undefined) ?? {});
       const hint = suggest(name, known);
       return {

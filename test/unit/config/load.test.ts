@@ -26,6 +26,11 @@ routes:
 `;
 
 describe("config - loading", () => {
+  test("config - a component id that breaks the id pattern is an error at its key", () => {
+    const out = lines(`sources:\n  "bad name!": { type: http, listen: "127.0.0.1:1" }\nsinks:\n  out: { type: stdout }\nroutes:\n  - { name: r, from: "bad name!", to: [out] }\n`);
+    assert.ok(out.includes('c.yaml:2:3 error CFG_VALUE sources.bad name!: "bad name!" is not a valid id: use letters, digits, "_", "." and "-", not starting with "." or "-"'), out.join("\n"));
+  });
+
   test("config - a valid file loads with defaults filled in and units converted", () => {
     const { config, issues } = lint(GOOD);
     assert.deepEqual(issues, []);

@@ -88,7 +88,7 @@ subscriptions:
         'c.yaml:23:20 error CFG_REF subscriptions.streams.orders.dead_letter: no sink named "missing" (defined: out, dlq, sub_dlq)',
         'c.yaml:24:28 error CFG_UNKNOWN_KEY subscriptions.streams.orders.queue.path: unknown key "path"; allowed: type, max_bytes, fsync',
         'c.yaml:25:7 error CFG_UNKNOWN_KEY subscriptions.streams.orders.extra: unknown key "extra"; allowed: route, protocols, allowed_sinks, max_in_flight, queue, retry, timeout, connect_timeout, dead_letter',
-        'c.yaml:26:5 error CFG_UNKNOWN_KEY subscriptions.streams.bad name!: unknown key "bad name!"',
+        'c.yaml:26:5 error CFG_VALUE subscriptions.streams.bad name!: "bad name!" is not a valid id: use letters, digits, "_", "." and "-", not starting with "." or "-"',
       ],
     );
   });
