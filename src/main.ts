@@ -15,6 +15,7 @@ import { startAdminServer, type AdminServer } from "./observability/admin.js";
 import { createLogger } from "./observability/log.js";
 import { Metrics } from "./observability/metrics.js";
 import { StatusBoard } from "./observability/status.js";
+import type { DeliveryTracer } from "./engine/tracer.js";
 
 const HELP = `cebridge — carries events across clouds and brokers as CloudEvents
 
@@ -54,7 +55,18 @@ async function run(file: string): Promise<number> {
   const log = createLogger(config.engine.log.level);
   const metrics = new Metrics();
   const board = new StatusBoard();
-  const engine = new Engine(config, { registry, log, metrics, board });
+  let tracer: DeliveryTracer | undefined;
+  if (config.engine.tracing.enabled) {
+    try {
+      // Loaded only when enabled: with tracing off no OpenTelemetry module is imported.
+      const { startOpenTelemetry } = await import("./observability/otel.js");
+      tracer = await startOpenTelemetry({ log, instanceId: config.engine.instance_id, version: version() });
+    } catch (err) {
+      log.error({ err, code: (err as { code?: string }).code }, "start-up failed: tracing");
+      return 1;
+    }
+  }
+  const engine = new Engine(config, { registry, log, metrics, board, ...(tracer ? { tracer } : {}) });
   let admin: AdminServer | undefined;
 
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (a bug: please report it)"));
@@ -68,6 +80,7 @@ async function run(file: string): Promise<number> {
       log.info({ signal }, "stopping");
       engine
         .stop()
+        .then(() => tracer?.shutdown().catch((err) => log.warn({ err }, "tracing: could not export the last spans")))
         .then(() => admin?.close())
         .then(
           () => resolve(0),
@@ -95,6 +108,7 @@ async function run(file: string): Promise<number> {
     if (signals > 0) return done;
     log.error({ err, code: (err as { code?: string }).code }, "start-up failed");
     await engine.stop(0).catch(() => undefined);
+    await tracer?.shutdown().catch(() => undefined);
     await admin?.close();
     return 1;
   }

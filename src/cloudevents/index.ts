@@ -46,3 +46,30 @@ export type { ContentEncoding } from "./upconvert.js";
 export { INVALID_EVENT_TYPE, invalidEvent } from "./invalid.js";
 export type { InvalidEventInput } from "./invalid.js";
 export { escapeExtensionName } from "./extension-name.js";
+export {
+  eventTraceContext,
+  formatTraceparent,
+  hopParent,
+  ownHop,
+  parseTraceparent,
+  traceContextOf,
+  TRACEPARENT,
+  TRACESTATE,
+  validTracestate,
+  withTraceExtension,
+} from "./trace-context.js";
+export type { TraceContext, Traceparent } from "./trace-context.js";
+export {
+  PUBSUB_TRACE_ATTRIBUTES,
+  toXRay,
+  traceAttributes,
+  traceFromAttributes,
+  traceFromHeaders,
+  traceFromUserProperties,
+  traceFromXRay,
+  traceHeaders,
+  traceUserProperties,
+  TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
+} from "./trace-fields.js";
+export type { TraceAttributeNames, UserPropertyMap } from "./trace-fields.js";

@@ -16,12 +16,15 @@ import { KeyedSequencer } from "./ordering.js";
 import { Route } from "./route.js";
 import { RouteStats } from "./route-stats.js";
 import { compileTransform } from "./transform.js";
+import type { DeliveryTracer } from "./tracer.js";
 
 export interface EngineDeps {
   readonly registry: Registry;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly board: StatusBoard;
+  /** Records spans per delivery when tracing is on. */
+  readonly tracer?: DeliveryTracer;
 }
 
 export class Engine {
@@ -142,6 +145,7 @@ export class Engine {
         instanceId: this.config.engine.instance_id,
         ...(rc.dedupe ? { dedupe: new Deduper(rc.dedupe.window, rc.dedupe.max_keys) } : {}),
         ...(rc.ordering ? { ordering: new KeyedSequencer() } : {}),
+        ...(this.deps.tracer ? { tracer: this.deps.tracer } : {}),
       },
       this.stats.get(rc.name)!,
       routeLog,
