@@ -10,6 +10,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Static } from "@sinclair/typebox";
 import type { CloudEvent } from "../../src/cloudevents/event.js";
 import { BATCH_JSON_CONTENT_TYPE, binaryBody, encodeCeHeaders, STRUCTURED_JSON_CONTENT_TYPE } from "../../src/cloudevents/index.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { traceHeaders } from "../../src/cloudevents/trace-fields.js";
 import { serializeStructured } from "../../src/cloudevents/json-format.js";
 import { BatchWriter } from "../../src/core/batch-writer.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
@@ -85,13 +87,20 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       // Nothing to connect ahead: connections open on first use and are kept alive.
       ctx.setUp(true);
     },
-    write(event: CloudEvent, signal: AbortSignal) {
+    write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext) {
+      // A batch request carries many events, so no one hop context: batch mode writes none.
       if (batcher) return batcher.write(serializeStructured(event), signal);
-      if (cfg.mode === "structured") return post({ "content-type": STRUCTURED_JSON_CONTENT_TYPE }, serializeStructured(event), signal);
+      if (cfg.mode === "structured") {
+        const headers: OutgoingHttpHeaders = { "content-type": STRUCTURED_JSON_CONTENT_TYPE };
+        if (trace !== undefined) for (const [name, value] of traceHeaders(trace)) headers[name] = value;
+        return post(headers, serializeStructured(event), signal);
+      }
       const { body, contentType } = binaryBody(event);
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of encodeCeHeaders(event, { prefix: "ce-", includeDatacontenttype: false })) headers[name] = value;
       if (contentType !== undefined) headers["content-type"] = contentType;
+      // The W3C headers carry the bridge's hop; ce-traceparent above is the event's starting trace.
+      if (trace !== undefined) for (const [name, value] of traceHeaders(trace)) headers[name] = value;
       return post(headers, body, signal);
     },
     async close() {

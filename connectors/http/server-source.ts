@@ -14,7 +14,7 @@ import { BridgeError, ConnectError, EventValidationError, TooLargeError, asBridg
 import { splitHostPort } from "../../src/core/net.js";
 import type { Outcome } from "../../src/core/outcome.js";
 import type { Inbox, Source } from "../../src/core/source.js";
-import { decodeRequest } from "./decode.js";
+import { decodeRequest, requestTrace } from "./decode.js";
 import type { httpSourceSchema } from "./definition.js";
 import { bearerMatches } from "./auth.js";
 
@@ -147,7 +147,9 @@ export function createHttpSource(cfg: Config, ctx: ConnectorContext): Source {
       fail(res, 413, "CEB_TOO_LARGE", `batch of ${events.length} events is larger than the route's window (${box.capacity})`);
       return;
     }
-    const accepted = box.offer({ events, settle: (outcome) => answer(res, outcome) });
+    const trace = requestTrace(req.headersDistinct);
+    const settle = (outcome: Outcome) => answer(res, outcome);
+    const accepted = box.offer(trace === undefined ? { events, settle } : { events, trace, settle });
     if (!accepted) {
       if (!box.accepting) fail(res, 503, "CEB_SHUTTING_DOWN", "the bridge is stopping", { "retry-after": retryAfter });
       else fail(res, 429, "CEB_WINDOW_FULL", `the route's window (${box.capacity} events) is full`, { "retry-after": retryAfter });

@@ -188,7 +188,7 @@ class SourceConnection {
 
     if (packet.qos === 0) {
       if (!this.stopping.aborted) {
-        const received: Received = { events, ...invalid, settle() {} };
+        const received: Received = { events, ...invalid, trace: decoded.trace, settle() {} };
         if (!this.inbox.offer(received)) this.ctx.countDropped("overflow");
       }
       done();
@@ -204,6 +204,7 @@ class SourceConnection {
           const received: Received = {
             events,
             ...invalid,
+            trace: decoded.trace,
             settle: (outcome) => {
               if (settled) return;
               settled = true;
