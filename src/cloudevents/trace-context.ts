@@ -142,10 +142,11 @@ export function hopParent(transport: TraceContext | undefined, ev: CloudEvent): 
 }
 
 /**
- * The context of the bridge's own hop: same trace and flags as `parent` (or a new trace when there is
- * none: `traceId` must then be given), the bridge's span id, and the parent's `tracestate`.
+ * The context of the bridge's own hop, for the transport field: the ids and trace flags of the span
+ * that writes the message (a child of `parent`, so the same trace id, or a new trace when there is no
+ * parent), and the parent's `tracestate`, forwarded unchanged.
  */
-export function ownHop(parent: TraceContext | undefined, span: { readonly traceId: string; readonly spanId: string; readonly flags: number }): TraceContext {
-  const traceparent = formatTraceparent(span.traceId, span.spanId, span.flags);
+export function ownHop(parent: TraceContext | undefined, span: { readonly traceId: string; readonly spanId: string; readonly traceFlags: number }): TraceContext {
+  const traceparent = formatTraceparent(span.traceId, span.spanId, span.traceFlags);
   return parent?.tracestate !== undefined ? { traceparent, tracestate: parent.tracestate } : { traceparent };
 }

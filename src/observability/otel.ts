@@ -26,7 +26,7 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { CloudEvent } from "../cloudevents/event.js";
-import { formatTraceparent, parseTraceparent, type TraceContext } from "../cloudevents/trace-context.js";
+import { ownHop, parseTraceparent, type TraceContext } from "../cloudevents/trace-context.js";
 import { BridgeError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Outcome } from "../core/outcome.js";
@@ -99,13 +99,6 @@ function remoteParent(ctx: TraceContext | undefined) {
   return trace.setSpanContext(ROOT_CONTEXT, sc);
 }
 
-/** The W3C context of one of our spans, for the wire. */
-function wireContext(span: Span): TraceContext {
-  const sc = span.spanContext();
-  const traceparent = formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags);
-  const ts = sc.traceState?.serialize();
-  return ts ? { traceparent, tracestate: ts } : { traceparent };
-}
 
 function str(v: unknown): string | undefined {
   return typeof v === "string" ? v : v === undefined ? undefined : String(v);
@@ -137,7 +130,7 @@ class OtelTracer implements DeliveryTracer {
       if (v !== undefined) attributes[key] = v;
     }
     const span = this.tracer.startSpan(`${route} process`, { kind: SpanKind.CONSUMER, attributes }, remoteParent(parent));
-    return new OtelDeliverySpan(this.tracer, span);
+    return new OtelDeliverySpan(this.tracer, span, parent);
   }
 
   shutdown(): Promise<void> {
@@ -152,6 +145,7 @@ class OtelDeliverySpan implements DeliverySpan {
   constructor(
     private readonly tracer: Tracer,
     private readonly span: Span,
+    private readonly parent: TraceContext | undefined,
   ) {}
 
   async send(sinkId: string, write: (hop: TraceContext) => Promise<WriteResult>): Promise<WriteResult> {
@@ -161,7 +155,8 @@ class OtelDeliverySpan implements DeliverySpan {
       trace.setSpan(ROOT_CONTEXT, this.span),
     );
     try {
-      const r = await write(wireContext(child));
+      // The bridge's own hop: the send span's ids and sampling flag, the parent's tracestate.
+      const r = await write(ownHop(this.parent, child.spanContext()));
       child.setAttribute("cebridge.attempts", r.attempts);
       if (!r.ok) {
         child.setAttribute("error.type", r.error.code);

@@ -82,10 +82,15 @@ routes:
 }
 
 /** Runs one daemon, sends one traced event from an "HTTP client", returns what the far side got. */
-async function roundTrip(tag: string, mqttMode: "binary" | "structured", tracing: boolean): Promise<FarRequest> {
+async function roundTrip(tag: string, mqttMode: "binary" | "structured", tracing: boolean, protocol?: string): Promise<FarRequest> {
   const c = await config(tag, mqttMode, tracing);
   const env = tracing
-    ? { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100", OTEL_SERVICE_NAME: `bridge-${tag}` }
+    ? {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY: "100",
+        OTEL_SERVICE_NAME: `bridge-${tag}`,
+        ...(protocol ? { OTEL_EXPORTER_OTLP_PROTOCOL: protocol } : {}),
+      }
     : {};
   const daemon = startDaemon(c.yaml, { env });
   try {
@@ -122,10 +127,12 @@ describe("tracing across HTTP → NATS → MQTT → HTTP", () => {
     assert.equal(got.headers["ce-cebridgehops"], "1");
   });
 
-  for (const mode of ["structured", "binary"] as const) {
-    it(`OpenTelemetry on, MQTT ${mode}: a process and a send span per hop, one trace, chained`, async () => {
+  // Each OTLP encoding once: the default (protobuf) and http/json.
+  for (const [mode, protocol] of [["structured", undefined], ["binary", "http/json"]] as const) {
+    it(`OpenTelemetry on (OTLP ${protocol ?? "http/protobuf, the default"}), MQTT ${mode}: a process and a send span per hop, one trace, chained`, async () => {
       const tag = `otel-${mode}`;
-      const got = await roundTrip(tag, mode, true);
+      const requestsBefore = collector.contentTypes.length;
+      const got = await roundTrip(tag, mode, true, protocol);
       const mine = (s: CollectedSpan) => s.service === `bridge-${tag}`;
       await collector.waitFor((spans) => spans.filter(mine).length >= 6);
       const spans = collector.spans.filter(mine);
@@ -156,7 +163,9 @@ describe("tracing across HTTP → NATS → MQTT → HTTP", () => {
       assert.equal(farTp.spanId, s3.spanId, "the far side's W3C header is the bridge's last send span");
       assert.equal(got.headers["tracestate"], CLIENT_TS, "tracestate rides along the hops");
       assert.equal(got.headers["ce-traceparent"], CLIENT_TP, "the extension still names the starting trace");
-      assert.ok(collector.contentTypes.every((ct) => ct.startsWith("application/x-protobuf")), collector.contentTypes.join());
+      const types = collector.contentTypes.slice(requestsBefore);
+      const want = protocol === "http/json" ? "application/json" : "application/x-protobuf";
+      assert.ok(types.length > 0 && types.every((ct) => ct.startsWith(want)), types.join());
     });
   }
 });

@@ -121,11 +121,11 @@ describe("the extension and the bridge's own hop (DESIGN §7)", () => {
   });
 
   it("the bridge's own hop keeps the trace, flags and tracestate, with its own span id", () => {
-    assert.deepEqual(ownHop(CLIENT, { traceId: TRACE, spanId: "b".repeat(16), flags: 1 }), {
+    assert.deepEqual(ownHop(CLIENT, { traceId: TRACE, spanId: "b".repeat(16), traceFlags: 1 }), {
       traceparent: `00-${TRACE}-${"b".repeat(16)}-01`,
       tracestate: CLIENT.tracestate,
     });
-    assert.deepEqual(ownHop(undefined, { traceId: "c".repeat(32), spanId: "d".repeat(16), flags: 0 }), {
+    assert.deepEqual(ownHop(undefined, { traceId: "c".repeat(32), spanId: "d".repeat(16), traceFlags: 0 }), {
       traceparent: `00-${"c".repeat(32)}-${"d".repeat(16)}-00`,
     });
   });
