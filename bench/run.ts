@@ -8,9 +8,10 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
- *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–8)
+=1,2,6              run only these scenarios (ids 1–11; 9 and 10 are Pub/Sub, 11 Event Grid, on emulators)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
+ *   BENCH_PUBSUB_STREAMS=1        StreamingPull streams of both sides in scenario 9
  *   BENCH_DAEMON_NODE_ARGS="..."  extra node flags for the daemon (diagnostics, e.g. --import a-probe.mjs)
  *   BENCH_PROFILE=2               run only scenario 2 with the daemon under `node --cpu-prof`
  *                                 and print its hottest functions (no results file)
@@ -27,10 +28,12 @@ import { ForeignCpu } from "./lib/rss.js";
 import { fmtMs, fmtNum, fmtRate, markdownTable, round, table } from "./lib/stats.js";
 import { scenario1, scenario2 } from "./scenarios/bridges.js";
 import { scenario6 } from "./scenarios/codec.js";
+import { scenario11 } from "./scenarios/eventgrid.js";
 import type { Ctx, Row, ScenarioResult } from "./scenarios/common.js";
 import { scenario3, scenario4 } from "./scenarios/jetstream.js";
 import { scenario5 } from "./scenarios/latency.js";
 import { scenario7sinkDown } from "./scenarios/memory.js";
+import { scenario9, scenario10 } from "./scenarios/pubsub.js";
 import { scenario8 } from "./scenarios/startup.js";
 
 const env = process.env;
@@ -56,6 +59,9 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "5", title: "Added latency at 1,000 events/s, HTTP → cebridge → NATS core", budgetMs: 60_000, run: scenario5 },
   { id: "6", title: "Codec: cebridge vs the cloudevents SDK", budgetMs: 60_000, run: scenario6 },
   { id: "8", title: "Start-up to /readyz", budgetMs: 60_000, run: scenario8 },
+  { id: "9", title: "Pub/Sub → cebridge → NATS core (emulator, drain of a pre-loaded subscription)", budgetMs: 120_000, run: scenario9 },
+  { id: "10", title: "JetStream → cebridge → Pub/Sub (emulator, drain into a topic)", budgetMs: 120_000, run: scenario10 },
+  { id: "11", title: "Azure Event Grid (emulator): push → webhook → NATS, namespace pull → NATS", budgetMs: 240_000, run: scenario11 },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,
@@ -110,7 +116,7 @@ function machine(): Record<string, unknown> {
     natsServer: version("nats-server", ["--version"]),
     mosquitto: version("mosquitto", ["-h"]),
     packages: Object.fromEntries(
-      ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/nats-core", "mqtt", "cloudevents", "pino", "prom-client"].map((p) => [p, pkgVersion(p)]),
+      ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/nats-core", "mqtt", "cloudevents", "pino", "prom-client", "@google-cloud/pubsub"].map((p) => [p, pkgVersion(p)]),
     ),
   };
 }

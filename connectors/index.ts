@@ -4,7 +4,9 @@
  * Only `src/main.ts` imports this file.
  */
 import { Registry } from "../src/core/connector.js";
+import { eventGridSink, eventGridSource, namespaceSink, namespaceSource } from "./azure-eventgrid/definition.js";
 import { fileSink } from "./file/definition.js";
+import { pubsubSink, pubsubSource } from "./gcp-pubsub/definition.js";
 import { httpSink, httpSource } from "./http/definition.js";
 import { mqttSink, mqttSource } from "./mqtt/definition.js";
 import { jetstreamSink, jetstreamSource, natsSink, natsSource } from "./nats/definition.js";
@@ -21,5 +23,11 @@ export function builtinRegistry(): Registry {
     .register(jetstreamSource)
     .register(jetstreamSink)
     .register(mqttSource)
-    .register(mqttSink);
+    .register(mqttSink)
+    .register(pubsubSource)
+    .register(pubsubSink)
+    .register(eventGridSource)
+    .register(eventGridSink)
+    .register(namespaceSource)
+    .register(namespaceSink);
 }

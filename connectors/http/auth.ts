@@ -1,4 +1,4 @@
-import { timingSafeEqual } from "node:crypto";
+import { secretMatches } from "../../src/core/webhook-server.js";
 
 /**
  * Whether the request carries the expected bearer token, in the `Authorization` header or, as the
@@ -6,8 +6,5 @@ import { timingSafeEqual } from "node:crypto";
  */
 export function bearerMatches(header: string | undefined, query: string | null, expected: string): boolean {
   const given = header?.startsWith("Bearer ") ? header.slice(7).trim() : (query ?? undefined);
-  if (given === undefined) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return secretMatches(given, expected);
 }

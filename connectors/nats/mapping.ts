@@ -31,6 +31,7 @@ import {
   eventFromBinary,
   invalidEvent,
   isStructuredMediaType,
+  nanosToRfc3339,
   parseIfStructured,
   parseStructured,
   serializeStructured,
@@ -114,15 +115,7 @@ export function headerExtensionName(header: string): string {
 /** Headers consumed by the plain mapping itself, never copied into extensions. */
 const CONSUMED = new Set(["nats-msg-id", "content-type"]);
 
-/** RFC 3339 UTC timestamp with nanosecond precision (trailing zeros of the fraction dropped, ≥ 3 digits). */
-export function nanosToRfc3339(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // ...T12:34:56.789Z
-  const sub = Number(ns % 1_000_000n);
-  if (sub === 0) return iso;
-  const frac = (iso.slice(20, 23) + String(sub).padStart(6, "0")).replace(/0+$/, "");
-  return iso.slice(0, 20) + frac + "Z";
-}
+export { nanosToRfc3339 };
 
 function metadataOf(msg: NatsInbound): Record<string, string> {
   const md: Record<string, string> = { subject: msg.subject };

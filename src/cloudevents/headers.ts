@@ -1,6 +1,7 @@
 /**
- * The `ce-` header codec of binary mode, shared by the HTTP binding and the NATS binding (1.0.3 draft):
- * one header per attribute, name = prefix + attribute name, value = canonical string, percent-encoded.
+ * The `ce-` header codec of binary mode, shared by the HTTP binding, the NATS binding (1.0.3 draft) and
+ * the Pub/Sub binding: one header per attribute, name = prefix + attribute name, value = canonical
+ * string, percent-encoded (except where a binding defines no encoding: `percent: false`).
  */
 import { EventValidationError, FormatError } from "../core/errors.js";
 import { attributeString } from "./event.js";
@@ -17,6 +18,11 @@ export interface CeHeaderOptions {
    * `ce-datacontenttype` header MUST NOT be sent); NATS binary mode sends it as `ce-datacontenttype`.
    */
   readonly includeDatacontenttype: boolean;
+  /**
+   * Percent-encode values (default true). False for bindings whose metadata values are UTF-8
+   * strings with no encoding defined (Google Pub/Sub attributes): values then go as they are.
+   */
+  readonly percent?: boolean;
 }
 
 /**
@@ -31,7 +37,8 @@ export function encodeCeHeaders(ev: CloudEvent, opts: CeHeaderOptions): [name: s
     if (name === "datacontenttype" && !opts.includeDatacontenttype) continue;
     const value = attrs[name];
     if (value === undefined) continue;
-    out.push([opts.prefix + name, percentEncode(attributeString(value))]);
+    const text = attributeString(value);
+    out.push([opts.prefix + name, opts.percent === false ? text : percentEncode(text)]);
   }
   return out;
 }
@@ -42,6 +49,8 @@ export function encodeCeHeaders(ev: CloudEvent, opts: CeHeaderOptions): [name: s
  * tolerantly (see `percentDecode`). Headers without the prefix are ignored. Values stay strings
  * (an extension `ce-count: 3` is the String "3"); the caller validates the resulting event.
  *
+ * With `opts.percent` false, values are taken as they are (Pub/Sub attributes: no encoding defined).
+ *
  * CloudEvents 0.3 had map-typed attributes, sent flattened as one header per entry
  * (`ce-attrib-key: value`, 0.3 HTTP binding §3.1.3.1). In a 0.3 message those become the attribute's
  * JSON text (`attrib` = `{"key":"value"}`), the same value the 0.3 structured path gives a JSON
@@ -51,7 +60,12 @@ export function encodeCeHeaders(ev: CloudEvent, opts: CeHeaderOptions): [name: s
  * when two headers carry the same attribute; `FormatError` naming the header when its value holds
  * escapes that decode to invalid UTF-8.
  */
-export function decodeCeHeaders(entries: Iterable<[string, string]>, prefix: string): Record<string, string> {
+export function decodeCeHeaders(
+  entries: Iterable<[string, string]>,
+  prefix: string,
+  opts?: { readonly percent?: boolean },
+): Record<string, string> {
+  const decode = opts?.percent !== false;
   const out: Record<string, string> = {};
   const plen = prefix.length;
   const lowerPrefix = prefix.toLowerCase();
@@ -62,7 +76,7 @@ export function decodeCeHeaders(entries: Iterable<[string, string]>, prefix: str
     if (!isValidAttributeName(name)) {
       const dash = name.indexOf("-");
       if (dash > 0 && dash < name.length - 1 && isValidAttributeName(name.slice(0, dash))) {
-        (maps ??= []).push({ header, name: name.slice(0, dash), key: name.slice(dash + 1), value: decodeValue(header, raw) });
+        (maps ??= []).push({ header, name: name.slice(0, dash), key: name.slice(dash + 1), value: decode ? decodeValue(header, raw) : raw });
         continue;
       }
       throw invalidName(header, name);
@@ -71,7 +85,7 @@ export function decodeCeHeaders(entries: Iterable<[string, string]>, prefix: str
     if (Object.hasOwn(out, name)) {
       throw new EventValidationError(`header ${showValue(header)}: attribute "${name}" appears more than once`, name);
     }
-    out[name] = decodeValue(header, raw);
+    out[name] = decode ? decodeValue(header, raw) : raw;
   }
   if (maps) foldMaps(out, maps);
   return out;

@@ -33,6 +33,7 @@ export type { BinaryBody } from "./binary.js";
 export {
   checkJsonDepth,
   DEFAULT_MAX_DEPTH,
+  eventFromJson,
   parseBatch,
   parseIfStructured,
   parseStructured,
@@ -45,6 +46,7 @@ export { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes
 export type { ContentEncoding } from "./upconvert.js";
 export { INVALID_EVENT_TYPE, invalidEvent } from "./invalid.js";
 export type { InvalidEventInput } from "./invalid.js";
+export { nanosToRfc3339 } from "./time.js";
 export { escapeExtensionName } from "./extension-name.js";
 export {
   eventTraceContext,

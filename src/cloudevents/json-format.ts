@@ -143,6 +143,17 @@ function eventFromObject(o: Record<string, unknown>): CloudEvent {
 }
 
 /**
+ * Builds and validates one event from a JSON-format object that was already parsed as part of a larger
+ * document (an envelope that nests events, such as an Event Grid namespace receive response). The caller
+ * is responsible for the depth check of the text it parsed (`checkJsonDepth`). Throws like
+ * `parseStructured`.
+ */
+export function eventFromJson(doc: unknown): CloudEvent {
+  if (!isObject(doc)) throw new FormatError("a structured event must be a JSON object");
+  return eventFromObject(doc);
+}
+
+/**
  * Parses one JSON-format event (structured mode) and validates it. Throws `FormatError` (invalid UTF-8,
  * malformed JSON, not an object, bad `data`/`data_base64`), `TooLargeError` (nesting over
  * `limits.maxDepth`) or `EventValidationError` (naming the attribute). A 0.3 event is upconverted.

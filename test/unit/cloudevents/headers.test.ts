@@ -65,3 +65,14 @@ test("headers - decode rejects a duplicated attribute", () => {
 test("headers - decode rejects escapes that are invalid UTF-8, naming the header", () => {
   assert.throws(() => decodeCeHeaders([["ce-id", "%C0%A0"]], "ce-"), (e: unknown) => e instanceof FormatError && e.message.startsWith('header "ce-id"'));
 });
+
+test("headers - percent: false sends and reads values as they are (Pub/Sub attributes)", () => {
+  const h = encodeCeHeaders(ev, { prefix: "ce-", includeDatacontenttype: true, percent: false });
+  assert.deepEqual(h.find(([n]) => n === "ce-note"), ["ce-note", "Euro € 😀"]);
+  assert.deepEqual(h.find(([n]) => n === "ce-id"), ["ce-id", "A 1"]);
+  assert.deepEqual(decodeCeHeaders([["ce-id", "100%41"], ["ce-q", '"a b"'], ["ce-note", "Euro € 😀"]], "ce-", { percent: false }), {
+    id: "100%41",
+    q: '"a b"',
+    note: "Euro € 😀",
+  });
+});

@@ -46,6 +46,8 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
   "config/examples/two-way-nats-mqtt.yaml": { warnings: [], secrets: [] },
   "config/examples/fan-out-with-filters.yaml": { warnings: [], secrets: [] },
   "config/examples/scale-out-jetstream.yaml": { warnings: [], secrets: ["/run/secrets/target-nats-token"] },
+  "config/examples/pubsub-jetstream.yaml": { warnings: [], secrets: [] },
+  "config/examples/azure-eventgrid.yaml": { warnings: [], secrets: ["/run/secrets/grid-webhook", "/run/secrets/grid-topic-key"] },
 };
 
 const SECRET_VALUE = "example-secret";
@@ -129,6 +131,16 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
   },
   { readme: "connectors/mqtt/README.md", components: [["mqtt", "source"], ["mqtt", "sink"]] },
   { readme: "connectors/http/README.md", components: [["http", "source"], ["http", "sink"]] },
+  { readme: "connectors/gcp-pubsub/README.md", components: [["gcp_pubsub", "source"], ["gcp_pubsub", "sink"]] },
+  {
+    readme: "connectors/azure-eventgrid/README.md",
+    components: [
+      ["azure_eventgrid", "source"],
+      ["azure_eventgrid", "sink"],
+      ["azure_eventgrid_namespace", "source"],
+      ["azure_eventgrid_namespace", "sink"],
+    ],
+  },
 ];
 
 interface Row {
