@@ -29,8 +29,8 @@
  *   property `traceparent` *is* the extension. The sink writes no separate hop value there; the
  *   source reads that property as the transport context (it equals the extension). Spans of the
  *   next hop then hang under the starting trace rather than under the bridge's send span: same
- *   trace id, flatter tree. Structured mode (and MQTT 3.1.1 structured, which has no properties at
- *   all except on 5) keeps the two apart.
+ *   trace id, flatter tree. MQTT 5 structured mode keeps the two apart; MQTT 3.1.1 has no
+ *   properties, so no transport field at all.
  * - Event Grid events carry only the extension (as above).
  * X-Ray has no `tracestate`: it is dropped on the way into X-Ray and absent on the way out.
  */
