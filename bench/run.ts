@@ -8,7 +8,7 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
-=1,2,6              run only these scenarios (ids 1–11; 9 and 10 are Pub/Sub, 11 Event Grid, on emulators)
+ *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–13; 9 and 10 are Pub/Sub, 11 Event Grid, 12 and 13 AWS, on emulators)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
  *   BENCH_PUBSUB_STREAMS=1        StreamingPull streams of both sides in scenario 9
@@ -26,6 +26,7 @@ import { Scope } from "./lib/load.js";
 import { summarize, type ProfileSummary } from "./lib/profile.js";
 import { ForeignCpu } from "./lib/rss.js";
 import { fmtMs, fmtNum, fmtRate, markdownTable, round, table } from "./lib/stats.js";
+import { scenario12, scenario13 } from "./scenarios/aws.js";
 import { scenario1, scenario2 } from "./scenarios/bridges.js";
 import { scenario6 } from "./scenarios/codec.js";
 import { scenario11 } from "./scenarios/eventgrid.js";
@@ -62,6 +63,8 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "9", title: "Pub/Sub → cebridge → NATS core (emulator, drain of a pre-loaded subscription)", budgetMs: 120_000, run: scenario9 },
   { id: "10", title: "JetStream → cebridge → Pub/Sub (emulator, drain into a topic)", budgetMs: 120_000, run: scenario10 },
   { id: "11", title: "Azure Event Grid (emulator): push → webhook → NATS, namespace pull → NATS", budgetMs: 240_000, run: scenario11 },
+  { id: "12", title: "HTTP → cebridge → EventBridge (AWS emulator), beside the bare SDK", budgetMs: 240_000, run: scenario12 },
+  { id: "13", title: "SQS (AWS emulator) → cebridge → NATS core, beside the bare SDK", budgetMs: 300_000, run: scenario13 },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,

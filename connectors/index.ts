@@ -4,6 +4,7 @@
  * Only `src/main.ts` imports this file.
  */
 import { Registry } from "../src/core/connector.js";
+import { eventBridgeSink, eventBridgeSource, sqsSink, sqsSource } from "./aws/definition.js";
 import { eventGridSink, eventGridSource, namespaceSink, namespaceSource } from "./azure-eventgrid/definition.js";
 import { fileSink } from "./file/definition.js";
 import { pubsubSink, pubsubSource } from "./gcp-pubsub/definition.js";
@@ -29,5 +30,9 @@ export function builtinRegistry(): Registry {
     .register(eventGridSource)
     .register(eventGridSink)
     .register(namespaceSource)
-    .register(namespaceSink);
+    .register(namespaceSink)
+    .register(eventBridgeSource)
+    .register(eventBridgeSink)
+    .register(sqsSource)
+    .register(sqsSink);
 }

@@ -9,24 +9,36 @@ import { builtinRegistry } from "../connectors/index.js";
 import { formatIssue, type ConfigIssue } from "./config/issues.js";
 import { buildJsonSchema } from "./config/json-schema.js";
 import { checkConfigFile } from "./config/load.js";
+import type { BridgeConfig } from "./config/schema.js";
+import { secretValues } from "./config/secrets.js";
+import { watchConfigFile } from "./config/watch.js";
+import type { Registry } from "./core/connector.js";
+import type { Logger } from "./core/logger.js";
 import { splitHostPort } from "./core/net.js";
 import { Engine } from "./engine/engine.js";
+import { Reloader } from "./engine/reloader.js";
 import { startAdminServer, type AdminServer } from "./observability/admin.js";
-import { createLogger } from "./observability/log.js";
+import { createLogger, setLogLevel } from "./observability/log.js";
 import { Metrics } from "./observability/metrics.js";
 import { StatusBoard } from "./observability/status.js";
 import type { DeliveryTracer } from "./engine/tracer.js";
+import { REDRIVE_HELP, runRedrive, type RedriveArgs } from "./redrive/command.js";
 
 const HELP = `cebridge — carries events across clouds and brokers as CloudEvents
 
 Usage:
-  cebridge run    [-c FILE]   start the daemon (FILE: $CEBRIDGE_CONFIG, else config/default.yaml)
-  cebridge lint    -c FILE    check a config; prints FILE:LINE:COL level CODE path: message
-  cebridge schema             print the config file's JSON Schema
+  cebridge run    [-c FILE] [--watch]  start the daemon (FILE: $CEBRIDGE_CONFIG, else config/default.yaml);
+                                       SIGHUP reloads FILE, --watch also reloads it whenever it changes
+  cebridge lint    -c FILE             check a config; prints FILE:LINE:COL level CODE path: message
+  cebridge schema                      print the config file's JSON Schema
+  cebridge redrive --from DL [--to SINK] [--filter CESQL] [--dry-run] [-c FILE]
+                                       re-send dead-lettered events (see below)
   cebridge --version | --help
 
-Exit codes: 0 clean stop, 1 config or start-up error, 2 usage error.
-Docs: README.md (config reference, connectors, error codes).`;
+${REDRIVE_HELP}
+
+Exit codes: 0 clean stop, 1 config or start-up error, 2 usage error (redrive: see above).
+Docs: README.md (config reference, status page, hot reload, redrive, error codes).`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -46,7 +58,7 @@ function defaultConfigPath(): string {
   return process.env["CEBRIDGE_CONFIG"] || new URL("../../config/default.yaml", import.meta.url).pathname;
 }
 
-async function run(file: string): Promise<number> {
+async function run(file: string, watch: boolean): Promise<number> {
   const registry = builtinRegistry();
   const { config, issues } = checkConfigFile(file, registry);
   printIssues(issues);
@@ -55,6 +67,8 @@ async function run(file: string): Promise<number> {
   const log = createLogger(config.engine.log.level);
   const metrics = new Metrics();
   const board = new StatusBoard();
+  board.config = { file, generation: 1, loadedAt: new Date().toISOString(), reloading: false };
+  board.redactor.setSecrets(secretValues(config, registry));
   let tracer: DeliveryTracer | undefined;
   if (config.engine.tracing.enabled) {
     try {
@@ -68,6 +82,19 @@ async function run(file: string): Promise<number> {
   }
   const engine = new Engine(config, { registry, log, metrics, board, ...(tracer ? { tracer } : {}) });
   let admin: AdminServer | undefined;
+  let started!: () => void;
+  const reloader = new Reloader({
+    engine,
+    board,
+    log,
+    started: new Promise<void>((resolve) => (started = resolve)),
+    load: () => loadForReload(file, registry),
+    print: (line) => process.stderr.write(line + "\n"),
+    adopted: (next) => adopt(next, registry, board, log),
+  });
+  // Installed before start-up: SIGHUP's default action would end the process.
+  process.on("SIGHUP", () => void reloader.request("SIGHUP"));
+  const unwatch = watch ? watchConfigFile(file, () => void reloader.request("watch")) : undefined;
 
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (a bug: please report it)"));
   let signals = 0;
@@ -78,6 +105,7 @@ async function run(file: string): Promise<number> {
         process.exit(1);
       }
       log.info({ signal }, "stopping");
+      unwatch?.();
       engine
         .stop()
         .then(() => tracer?.shutdown().catch((err) => log.warn({ err }, "tracing: could not export the last spans")))
@@ -103,10 +131,12 @@ async function run(file: string): Promise<number> {
       log.info({ address: admin.address }, "admin server listening");
     }
     await engine.start();
+    started();
   } catch (err) {
     // A stop requested while connectors were still connecting ends start-up early: a clean stop.
     if (signals > 0) return done;
     log.error({ err, code: (err as { code?: string }).code }, "start-up failed");
+    unwatch?.();
     await engine.stop(0).catch(() => undefined);
     await tracer?.shutdown().catch(() => undefined);
     await admin?.close();
@@ -114,6 +144,27 @@ async function run(file: string): Promise<number> {
   }
   return done;
 }
+
+/** The file checked again for a reload, its issues formatted as `lint` prints them. */
+function loadForReload(file: string, registry: Registry): { config?: BridgeConfig; errors: string[]; warnings: string[] } {
+  const { config, issues } = checkConfigFile(file, registry);
+  const lines = (level: string) => issues.filter((i) => i.level === level).map(formatIssue);
+  return { ...(config ? { config } : {}), errors: lines("error"), warnings: lines("warning") };
+}
+
+/** What a reload changes outside the engine: the log level and the secrets the status board hides. */
+function adopt(next: BridgeConfig, registry: Registry, board: StatusBoard, log: Logger): void {
+  board.redactor.setSecrets(secretValues(next, registry));
+  setLogLevel(log, next.engine.log.level);
+}
+
+/** Options each command accepts, besides --help and --version. */
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  run: ["config", "watch"],
+  lint: ["config"],
+  schema: [],
+  redrive: ["config", "from", "to", "filter", "dry-run", "parallel", "idle"],
+};
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -125,6 +176,13 @@ async function main(argv: string[]): Promise<number> {
         config: { type: "string", short: "c" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
+        watch: { type: "boolean" },
+        from: { type: "string" },
+        to: { type: "string" },
+        filter: { type: "string" },
+        "dry-run": { type: "boolean" },
+        parallel: { type: "string" },
+        idle: { type: "string" },
       },
     });
   } catch (err) {
@@ -141,9 +199,27 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, ...rest] = positionals;
   if (rest.length > 0) usage(`unexpected argument "${rest[0]}"`);
+  const allowed = command !== undefined ? COMMAND_OPTIONS[command] : undefined;
+  if (allowed) {
+    const extra = Object.keys(values).filter((k) => k !== "help" && k !== "version" && !allowed.includes(k));
+    if (extra.length > 0) usage(`${command} does not take --${extra[0]}`);
+  }
   switch (command) {
     case "run":
-      return run(values.config ?? defaultConfigPath());
+      return run(values.config ?? defaultConfigPath(), values.watch === true);
+    case "redrive": {
+      if (values.from === undefined) usage("redrive needs --from FILE or --from SOURCE_ID");
+      const args: RedriveArgs = {
+        configFile: values.config ?? defaultConfigPath(),
+        from: values.from,
+        ...(values.to !== undefined ? { to: values.to } : {}),
+        ...(values.filter !== undefined ? { filter: values.filter } : {}),
+        dryRun: values["dry-run"] === true,
+        ...(values.parallel !== undefined ? { parallel: values.parallel } : {}),
+        ...(values.idle !== undefined ? { idle: values.idle } : {}),
+      };
+      return runRedrive(args, { registry: builtinRegistry(), usage });
+    }
     case "lint": {
       if (!values.config) usage("lint needs -c FILE");
       const { config, issues } = checkConfigFile(values.config, builtinRegistry());

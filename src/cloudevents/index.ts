@@ -37,6 +37,7 @@ export {
   parseBatch,
   parseIfStructured,
   parseStructured,
+  parseStructuredObject,
   serializeBatch,
   serializeStructured,
   toJsonObject,

@@ -165,6 +165,17 @@ export function parseStructured(body: Uint8Array | string, limits?: JsonLimits):
 }
 
 /**
+ * Builds and validates one event from a JSON-format object that is already parsed, for a CloudEvent
+ * nested inside another JSON document (an EventBridge envelope's `detail`, an SNS `Message` is text
+ * and goes through `parseStructured`). The caller has checked the nesting depth of the text it
+ * parsed. Throws like `parseStructured`.
+ */
+export function parseStructuredObject(doc: unknown): CloudEvent {
+  if (!isObject(doc)) throw new FormatError("a structured event must be a JSON object");
+  return eventFromObject(doc);
+}
+
+/**
  * For receivers that have no content type to go by (MQTT 3.1.1, NATS without headers): parses `body`
  * as a structured event when it is a JSON object with a `specversion` member, with a single
  * JSON.parse. Returns undefined for anything else — a plain payload, malformed JSON or invalid UTF-8.

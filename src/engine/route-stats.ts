@@ -5,7 +5,7 @@
  */
 import type { Outcome } from "../core/outcome.js";
 import type { Metrics } from "../observability/metrics.js";
-import { newRouteState, type RouteState } from "../observability/status.js";
+import { newRouteState, type RouteCounters, type RouteState } from "../observability/status.js";
 
 export type DropReason = "loop" | "dedupe" | "overflow";
 
@@ -15,6 +15,8 @@ export interface RouteStatsSetup {
   readonly sinkIds: readonly string[];
   readonly deadLetter?: string | undefined;
   readonly capacity: number;
+  /** The counters of the route's earlier definition, when a reload restarts it under the same name. */
+  readonly counters?: RouteCounters;
 }
 
 export class RouteStats {
@@ -27,7 +29,7 @@ export class RouteStats {
     private readonly setup: RouteStatsSetup,
   ) {
     const { name } = setup;
-    this.state = newRouteState(setup.name, setup.sourceId, setup.sinkIds, setup.deadLetter, setup.capacity);
+    this.state = newRouteState(setup.name, setup.sourceId, setup.sinkIds, setup.deadLetter, setup.capacity, setup.counters);
     this.m = {
       received: metrics.received.labels(name, setup.sourceId),
       inFlight: metrics.inFlight.labels(name),

@@ -265,7 +265,7 @@ export class Route implements Inbox {
       }
       if (verdict.counted) {
         this.stats.failed(sinkId, r.error.code);
-        this.log.warn({ route: s.name, sink: sinkId, id: event.attributes["id"], code: r.error.code, attempts: r.attempts }, "releasing event for redelivery");
+        this.log.warn({ route: s.name, sink: sinkId, id: event.attributes["id"], code: r.error.code, reason: r.error.message, attempts: r.attempts }, "releasing event for redelivery");
       }
       outcome = worse(outcome, verdict.outcome);
     }
@@ -290,7 +290,7 @@ export class Route implements Inbox {
     const r = await writeWithRetry(s.deadLetter.sink, dl, this.deadLetterWrite);
     if (r.ok) {
       this.stats.deadLettered(error.code);
-      this.log.info(fields, "event dead-lettered");
+      this.log.warn(fields, "event dead-lettered");
       return { status: "dead_lettered", error };
     }
     this.log.error({ ...fields, deadLetterError: r.error.message }, "dead-letter write failed; releasing the message");

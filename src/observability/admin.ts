@@ -1,11 +1,12 @@
 /**
- * The admin HTTP server: `/healthz` (the process is alive), `/readyz` (every connector is up),
- * `/metrics` (Prometheus text) and `/status` (JSON). It never shows config values, so no secret can
- * leak through it.
+ * The admin HTTP server: `/` (the status page), `/healthz` (the process is alive), `/readyz` (every
+ * connector is up), `/metrics` (Prometheus text) and `/status` (JSON). It never shows config values,
+ * so no secret can leak through it; the free text it shows (errors) passes the board's redactor.
  */
 import { createServer, type Server } from "node:http";
 import type { Metrics } from "./metrics.js";
 import type { StatusBoard } from "./status.js";
+import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from "./status-page.js";
 
 export interface AdminServer {
   readonly address: string;
@@ -25,6 +26,18 @@ export async function startAdminServer(
       return;
     }
     switch (path) {
+      case "/":
+      case "/index.html":
+        res
+          .writeHead(200, {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            "content-security-policy": STATUS_PAGE_CSP,
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+          })
+          .end(req.method === "HEAD" ? undefined : STATUS_PAGE_HTML);
+        return;
       case "/healthz":
         send(res, 200, { status: "ok" });
         return;
@@ -43,26 +56,10 @@ export async function startAdminServer(
         );
         return;
       case "/status":
-        send(res, 200, {
-          version: info.version,
-          instance_id: info.instanceId,
-          started_at: board.startedAt,
-          ready: board.ready(),
-          stopping: board.stopping,
-          components: [...board.components.values()],
-          routes: [...board.routes.values()].map((r) => ({
-            name: r.name,
-            from: r.from,
-            to: r.to,
-            dead_letter: r.deadLetter ?? null,
-            capacity: r.capacity,
-            in_flight: r.inFlight,
-            counters: r.counters,
-          })),
-        });
+        send(res, 200, statusDocument(board, info));
         return;
       default:
-        send(res, 404, { error: "not found", paths: ["/healthz", "/readyz", "/metrics", "/status"] });
+        send(res, 404, { error: "not found", paths: ["/", "/healthz", "/readyz", "/metrics", "/status"] });
     }
   });
   const { host, port } = listen;
@@ -82,6 +79,48 @@ export async function startAdminServer(
         server.close(() => resolve());
         server.closeAllConnections();
       }),
+  };
+}
+
+/** The `/status` JSON document. */
+export function statusDocument(board: StatusBoard, info: { version: string; instanceId: string }): Record<string, unknown> {
+  const c = board.config;
+  const r = c.lastReload;
+  return {
+    version: info.version,
+    instance_id: info.instanceId,
+    started_at: board.startedAt,
+    ready: board.ready(),
+    stopping: board.stopping,
+    config: {
+      file: c.file,
+      generation: c.generation,
+      loaded_at: c.loadedAt,
+      reloading: c.reloading,
+      last_reload: r
+        ? {
+            at: r.at,
+            trigger: r.trigger,
+            result: r.result,
+            ...(r.errors ? { errors: r.errors } : {}),
+            ...(r.routes ? { routes: r.routes } : {}),
+            ...(r.needsRestart?.length ? { needs_restart: r.needsRestart } : {}),
+            ...(r.message !== undefined ? { message: r.message } : {}),
+          }
+        : null,
+    },
+    components: [...board.components.values()],
+    routes: [...board.routes.values()].map((r) => ({
+      name: r.name,
+      from: r.from,
+      to: r.to,
+      dead_letter: r.deadLetter ?? null,
+      capacity: r.capacity,
+      in_flight: r.inFlight,
+      counters: r.counters,
+      since: r.since,
+    })),
+    recent_errors: board.errors.list(),
   };
 }
 

@@ -6,6 +6,7 @@ import { makeEvent } from "../../../src/cloudevents/event.js";
 import {
   parseBatch,
   parseStructured,
+  parseStructuredObject,
   serializeBatch,
   serializeStructured,
   toJsonObject,
@@ -158,4 +159,13 @@ test("batch - mixed specversions are rejected", () => {
   const v03 = JSON.stringify({ ...BASE, specversion: "0.3" });
   assert.throws(() => parseBatch(`[${json({})},${v03}]`), (e: unknown) => e instanceof EventValidationError && /event\[1\].*specversion/.test(e.message));
   assert.equal(parseBatch(`[${v03},${v03}]`).length, 2);
+});
+
+test("json - an already parsed object (an event nested in another document) reads as its text does", () => {
+  const text = json({ count: 3, flag: true, datacontenttype: "text/plain", data: "hi" });
+  assert.deepEqual(parseStructuredObject(JSON.parse(text)), parseStructured(text));
+  const b64 = json({ data_base64: "AAEC" });
+  assert.deepEqual(parseStructuredObject(JSON.parse(b64)), parseStructured(b64));
+  for (const bad of [[BASE], "text", null, 3]) assert.throws(() => parseStructuredObject(bad), FormatError);
+  assert.throws(() => parseStructuredObject({ ...BASE, id: "" }), (e: unknown) => e instanceof EventValidationError && e.attribute === "id");
 });

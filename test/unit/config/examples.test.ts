@@ -48,6 +48,7 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
   "config/examples/scale-out-jetstream.yaml": { warnings: [], secrets: ["/run/secrets/target-nats-token"] },
   "config/examples/pubsub-jetstream.yaml": { warnings: [], secrets: [] },
   "config/examples/azure-eventgrid.yaml": { warnings: [], secrets: ["/run/secrets/grid-webhook", "/run/secrets/grid-topic-key"] },
+  "config/examples/eventbridge-bridge.yaml": { warnings: [], secrets: ["/run/secrets/aws-secret"] },
 };
 
 const SECRET_VALUE = "example-secret";
@@ -139,6 +140,15 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
       ["azure_eventgrid", "sink"],
       ["azure_eventgrid_namespace", "source"],
       ["azure_eventgrid_namespace", "sink"],
+    ],
+  },
+  {
+    readme: "connectors/aws/README.md",
+    components: [
+      ["aws_eventbridge", "source"],
+      ["aws_eventbridge", "sink"],
+      ["aws_sqs", "source"],
+      ["aws_sqs", "sink"],
     ],
   },
 ];
