@@ -8,7 +8,7 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
- *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–13; 9 and 10 are Pub/Sub, 11 Event Grid, 12 and 13 AWS, on emulators)
+ *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–15; 9 and 10 Pub/Sub, 11 Event Grid, 12 and 13 AWS, on emulators; 14 route buffers; 15 AMQP on RabbitMQ)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
  *   BENCH_PUBSUB_STREAMS=1        StreamingPull streams of both sides in scenario 9
@@ -26,8 +26,10 @@ import { Scope } from "./lib/load.js";
 import { summarize, type ProfileSummary } from "./lib/profile.js";
 import { ForeignCpu } from "./lib/rss.js";
 import { fmtMs, fmtNum, fmtRate, markdownTable, round, table } from "./lib/stats.js";
+import { scenario15 } from "./scenarios/amqp.js";
 import { scenario12, scenario13 } from "./scenarios/aws.js";
 import { scenario1, scenario2 } from "./scenarios/bridges.js";
+import { scenario14burst, scenario14disk } from "./scenarios/buffers.js";
 import { scenario6 } from "./scenarios/codec.js";
 import { scenario11 } from "./scenarios/eventgrid.js";
 import type { Ctx, Row, ScenarioResult } from "./scenarios/common.js";
@@ -65,6 +67,16 @@ const SCENARIOS: ScenarioDef[] = [
   { id: "11", title: "Azure Event Grid (emulator): push → webhook → NATS, namespace pull → NATS", budgetMs: 240_000, run: scenario11 },
   { id: "12", title: "HTTP → cebridge → EventBridge (AWS emulator), beside the bare SDK", budgetMs: 240_000, run: scenario12 },
   { id: "13", title: "SQS (AWS emulator) → cebridge → NATS core, beside the bare SDK", budgetMs: 300_000, run: scenario13 },
+  { id: "15", title: "AMQP 1.0 (RabbitMQ): AMQP → cebridge → NATS, HTTP → cebridge → AMQP, beside raw rhea", budgetMs: 240_000, run: scenario15 },
+  {
+    id: "14",
+    title: "Route buffers (issue #13): a 20,000-event burst on core NATS; HTTP → disk buffer → JetStream",
+    budgetMs: 240_000,
+    run: async (ctx) => {
+      await scenario14burst(ctx);
+      await scenario14disk(ctx);
+    },
+  },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,
@@ -119,7 +131,7 @@ function machine(): Record<string, unknown> {
     natsServer: version("nats-server", ["--version"]),
     mosquitto: version("mosquitto", ["-h"]),
     packages: Object.fromEntries(
-      ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/nats-core", "mqtt", "cloudevents", "pino", "prom-client", "@google-cloud/pubsub"].map((p) => [p, pkgVersion(p)]),
+      ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/nats-core", "mqtt", "cloudevents", "pino", "prom-client", "@google-cloud/pubsub", "rhea", "protobufjs"].map((p) => [p, pkgVersion(p)]),
     ),
   };
 }

@@ -4,6 +4,7 @@
  * Only `src/main.ts` imports this file.
  */
 import { Registry } from "../src/core/connector.js";
+import { amqpSink, amqpSource } from "./amqp/definition.js";
 import { eventBridgeSink, eventBridgeSource, sqsSink, sqsSource } from "./aws/definition.js";
 import { eventGridSink, eventGridSource, namespaceSink, namespaceSource } from "./azure-eventgrid/definition.js";
 import { fileSink } from "./file/definition.js";
@@ -34,5 +35,7 @@ export function builtinRegistry(): Registry {
     .register(eventBridgeSource)
     .register(eventBridgeSink)
     .register(sqsSource)
-    .register(sqsSink);
+    .register(sqsSink)
+    .register(amqpSource)
+    .register(amqpSink);
 }

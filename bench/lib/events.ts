@@ -110,3 +110,20 @@ export function scanStructured(buf: Buffer): { seq: number; ts: number } {
 export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
+
+/**
+ * AMQP binary-mode application properties, the set the cebridge AMQP sink writes for one of these
+ * events (prefix `cloudEvents:`, a loop marker as a bridge adds one, naming another instance than
+ * the bench daemon's so an AMQP source does not cut it), so a raw baseline carries the same bytes.
+ */
+export function amqpProperties(tag: string, seq: number, ts: number): Record<string, string> {
+  return {
+    "cloudEvents:specversion": "1.0",
+    "cloudEvents:id": `${tag}-${seq}`,
+    "cloudEvents:source": EVENT_SOURCE,
+    "cloudEvents:type": EVENT_TYPE,
+    "cloudEvents:time": EVENT_TIME,
+    "cloudEvents:benchts": ts.toFixed(3),
+    "cloudEvents:cebridgevia": "loadgen",
+  };
+}

@@ -11,13 +11,17 @@ export type PubSpec =
   /** JetStream publish awaiting the PubAck, with the options the cebridge sink uses. */
   | { kind: "jetstream"; url: string; subject: string; stream: string }
   /** HTTP POST over keep-alive connections: binary, structured, or batch (`batch` events per request). */
-  | { kind: "http"; url: string; mode: "binary" | "structured" | "batch"; connections: number; batch?: number };
+  | { kind: "http"; url: string; mode: "binary" | "structured" | "batch"; connections: number; batch?: number }
+  /** AMQP 1.0 with plain rhea: binary mode (`cloudEvents:` properties, the data in one data section), durable, awaiting `accepted`. */
+  | { kind: "amqp"; url: string; address: string };
 
 export type SubSpec =
   /** No subscriber: the publisher's own confirmation (HTTP 2xx, PubAck) completes an event. */
   | { kind: "none" }
   | { kind: "mqtt"; url: string; topic: string; format: "structured" | "binary" }
-  | { kind: "nats"; url: string; subject: string };
+  | { kind: "nats"; url: string; subject: string }
+  /** AMQP 1.0 with plain rhea, auto-accepting with a credit window of 1000; reads binary mode. */
+  | { kind: "amqp"; url: string; address: string };
 
 export interface FlowTask {
   type: "flow";

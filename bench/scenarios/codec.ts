@@ -13,15 +13,16 @@ export async function scenario6(ctx: Ctx): Promise<void> {
   const { cases } = await w.result;
   ctx.result.details["cases"] = cases;
   cases.forEach((c, i) => {
+    const vsSdk = c.baseline === "sdk";
     ctx.result.rows.push({
       id: `6${"abcdefgh"[i]}`,
       scenario: `codec: ${c.name} (ops/s)`,
       rate: c.ours,
       baseline: c.sdk,
       ratio: c.ratio,
-      target: "≥ 10× SDK",
-      pass: c.ratio >= 10,
-      note: `${c.oursFn} vs ${c.sdkFn}`,
+      target: vsSdk ? "≥ 10× SDK" : "info",
+      ...(vsSdk ? { pass: c.ratio >= 10 } : {}),
+      note: `${c.oursFn} vs ${c.sdkFn}${vsSdk ? "" : ", on the same event (the SDK has no Protobuf)"}`,
     });
   });
 }

@@ -1,6 +1,8 @@
 /**
  * Codec micro-benchmark, in its own process: cebridge's CloudEvents functions against the official
- * `cloudevents` SDK on the same 1 KiB-data event, HTTP binary and structured mode, ops/s.
+ * `cloudevents` SDK on the same 1 KiB-data event, HTTP binary and structured mode, ops/s; and the
+ * Protobuf format (protobufjs, reflected from the spec's schema) beside cebridge's own JSON codec on
+ * that event (the SDK has no Protobuf).
  *
  * Each case runs `rounds` timed rounds of `durationMs` after a warm-up; the median round counts.
  */
@@ -8,6 +10,8 @@ import { HTTP, CloudEvent as SdkEvent } from "cloudevents";
 import {
   binaryBody,
   decodeCeHeaders,
+  decodeProtobuf,
+  encodeProtobuf,
   encodeCeHeaders,
   eventFromBinary,
   parseStructured,
@@ -31,6 +35,8 @@ export interface CodecCase {
   ratio: number;
   oursFn: string;
   sdkFn: string;
+  /** What `sdk` measured: the cloudevents SDK, or cebridge's own JSON codec (for the Protobuf cases). */
+  baseline: "sdk" | "json";
 }
 
 let sink = 0; // keeps results alive so the work is not optimized away
@@ -94,7 +100,8 @@ function run(task: CodecTask): CodecCase[] {
   });
 
   const opts = { maxDepth: 64 };
-  const cases: { name: string; oursFn: string; sdkFn: string; ours: () => unknown; sdk: () => unknown }[] = [
+  const pbBytes = encodeProtobuf(ours);
+  const cases: { name: string; oursFn: string; sdkFn: string; ours: () => unknown; sdk: () => unknown; baseline?: "json" }[] = [
     {
       name: "parse binary",
       oursFn: "decodeCeHeaders+eventFromBinary",
@@ -141,6 +148,22 @@ function run(task: CodecTask): CodecCase[] {
       ours: () => serializeStructured(ours),
       sdk: () => HTTP.structured(sdkEvent),
     },
+    {
+      name: "protobuf encode vs JSON",
+      oursFn: "encodeProtobuf",
+      sdkFn: "serializeStructured (cebridge JSON)",
+      ours: () => encodeProtobuf(ours),
+      sdk: () => serializeStructured(ours),
+      baseline: "json",
+    },
+    {
+      name: "protobuf decode vs JSON",
+      oursFn: "decodeProtobuf",
+      sdkFn: "parseStructured (cebridge JSON)",
+      ours: () => decodeProtobuf(pbBytes),
+      sdk: () => parseStructured(structBuf, opts),
+      baseline: "json",
+    },
   ];
 
   // Sanity: both sides decode the same event.
@@ -164,7 +187,7 @@ function run(task: CodecTask): CodecCase[] {
   return cases.map((c, i) => {
     const o = median(oursRates[i]!);
     const s = median(sdkRates[i]!);
-    return { name: c.name, ours: o, sdk: s, ratio: o / s, oursFn: c.oursFn, sdkFn: c.sdkFn };
+    return { name: c.name, ours: o, sdk: s, ratio: o / s, oursFn: c.oursFn, sdkFn: c.sdkFn, baseline: c.baseline ?? "sdk" };
   });
 }
 

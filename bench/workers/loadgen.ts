@@ -11,7 +11,9 @@ import { connect as mqttConnect, type IClientPublishOptions, type MqttClient } f
 import { connect as natsConnect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
+import rhea, { type Connection, type EventContext } from "rhea";
 import {
+  amqpProperties,
   asBuffer,
   BATCH_CT,
   DATA_BUF,
@@ -44,6 +46,29 @@ async function mqttClient(url: string, id: string): Promise<MqttClient> {
   return client;
 }
 
+/** A plain rhea connection (guest/guest, as the private bench broker allows from loopback). */
+async function amqpConnection(url: string): Promise<Connection> {
+  const u = new URL(url);
+  const conn = rhea.create_container().connect({ host: u.hostname, port: Number(u.port), username: "guest", password: "guest", reconnect: false });
+  conn.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    conn.once("connection_open", () => resolve());
+    conn.once("disconnected", (c: EventContext) => reject(new Error(`AMQP: ${String(c.error ?? "disconnected")}`)));
+  });
+  return conn;
+}
+
+function closeAmqp(conn: Connection): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, 2000);
+    conn.once("connection_close", () => {
+      clearTimeout(t);
+      resolve();
+    });
+    conn.close();
+  });
+}
+
 type OnEvent = (seq: number, ts: number) => void;
 
 interface Subscriber {
@@ -65,6 +90,21 @@ async function subscribe(spec: SubSpec, onEvent: OnEvent, tag: string): Promise<
       });
       await nc.flush();
       return { close: () => nc.close() };
+    }
+    case "amqp": {
+      const conn = await amqpConnection(spec.url);
+      // rhea's session buffers (2048 deliveries by default) throw when they overflow.
+      const session = conn.create_session({ incoming: 1 << 16, outgoing: 64 });
+      session.begin();
+      const rcv = session.open_receiver({ source: { address: spec.address }, autoaccept: true, credit_window: 1000 });
+      rcv.on("message", (c: EventContext) => {
+        const props = (c.message as unknown as { application_properties?: Record<string, unknown> }).application_properties ?? {};
+        const id = props["cloudEvents:id"];
+        const ts = props["cloudEvents:benchts"];
+        onEvent(seqOfId(typeof id === "string" ? id : undefined), typeof ts === "string" ? Number(ts) : Number.NaN);
+      });
+      await new Promise<void>((resolve) => rcv.once("receiver_open", () => resolve()));
+      return { close: () => closeAmqp(conn) };
     }
     case "mqtt": {
       const client = await mqttClient(spec.url, `bench-sub-${tag}-${process.pid}`);
@@ -143,6 +183,35 @@ async function publisher(spec: PubSpec, tag: string): Promise<Publisher> {
           );
         },
         close: () => nc.drain(),
+      };
+    }
+    case "amqp": {
+      const conn = await amqpConnection(spec.url);
+      // Accepts may trail deliveries to the consumer (the broker batches its disk writes), so more
+      // than the load generator's window can await an outcome: a large outgoing buffer.
+      const session = conn.create_session({ incoming: 64, outgoing: 1 << 16 });
+      session.begin();
+      const snd = session.open_sender({ target: { address: spec.address } });
+      await new Promise<void>((resolve) => snd.once("sendable", () => resolve()));
+      const waiting = new Map<unknown, (ok: boolean, status: string) => void>();
+      const outcome = (ok: boolean, status: string) => (c: EventContext) => {
+        const done = waiting.get(c.delivery);
+        if (!done) return;
+        waiting.delete(c.delivery);
+        done(ok, status);
+      };
+      snd.on("accepted", outcome(true, "accepted"));
+      snd.on("released", outcome(false, "released"));
+      snd.on("rejected", outcome(false, "rejected"));
+      const body = rhea.message.data_section(DATA_BUF);
+      return {
+        unit: 1,
+        confirms: true,
+        send(seq, _n, ts, done) {
+          const d = snd.send({ message_id: `${tag}-${seq}`, durable: true, content_type: "application/json", application_properties: amqpProperties(tag, seq, ts), body } as never);
+          waiting.set(d, done);
+        },
+        close: () => closeAmqp(conn),
       };
     }
     case "http": {

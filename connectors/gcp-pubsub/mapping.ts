@@ -41,7 +41,7 @@ import {
   invalidEvent,
   isStructuredMediaType,
   parseIfStructured,
-  parseStructured,
+  parseStructuredAs,
   serializeStructured,
   STRUCTURED_JSON_CONTENT_TYPE,
   validateEvent,
@@ -169,7 +169,7 @@ export function decodePubSubMessage(msg: PubSubInbound, opts: InboundOptions): D
     }
     const limits = opts.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : undefined;
     const ct = attributeValue(msg.attributes, "content-type");
-    if (isStructuredMediaType(ct)) return { event: parseStructured(msg.data, limits) };
+    if (isStructuredMediaType(ct)) return { event: parseStructuredAs(ct, msg.data, limits) };
     if (hasCeAttribute(msg.attributes)) {
       const attrs = decodeCeHeaders(Object.entries(msg.attributes), "ce-", { percent: false });
       return { event: eventFromBinary(attrs, msg.data, ct) };

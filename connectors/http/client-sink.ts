@@ -9,11 +9,21 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Static } from "@sinclair/typebox";
 import type { CloudEvent } from "../../src/cloudevents/event.js";
-import { BATCH_JSON_CONTENT_TYPE, binaryBody, encodeCeHeaders, STRUCTURED_JSON_CONTENT_TYPE } from "../../src/cloudevents/index.js";
+import {
+  BATCH_JSON_CONTENT_TYPE,
+  binaryBody,
+  encodeCeHeaders,
+  encodeProtobuf,
+  formatStructured,
+  joinProtobufBatch,
+  PROTOBUF_BATCH_MEDIA_TYPE,
+  protobufBatchEntrySize,
+  STRUCTURED_JSON_CONTENT_TYPE,
+} from "../../src/cloudevents/index.js";
 import type { TraceContext } from "../../src/cloudevents/trace-context.js";
 import { traceHeaders } from "../../src/cloudevents/trace-fields.js";
 import { serializeStructured } from "../../src/cloudevents/json-format.js";
-import { BatchWriter } from "../../src/core/batch-writer.js";
+import { BatchWriter, type BatchLimits } from "../../src/core/batch-writer.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { SinkError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
@@ -64,21 +74,30 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
     });
   }
 
-  // Batch mode: each event is serialized once, when written; its JSON text is both what counts
-  // toward max_bytes (plus a comma) and what the request body joins. An HTTP batch succeeds or
+  // Batch mode: each event is serialized once, when written; that text (or Protobuf message) is
+  // both what counts toward max_bytes and what the request body joins. An HTTP batch succeeds or
   // fails as a whole, so every entry gets the request's result.
-  const batcher =
-    cfg.mode === "batch"
-      ? new BatchWriter<string>(
-          { maxEntries: cfg.batch.max_events, maxBytes: cfg.batch.max_bytes, lingerMs: cfg.batch.linger },
-          {
-            size: (json) => Buffer.byteLength(json) + 1,
-            send: async (jsons, signal) => {
-              await post({ "content-type": BATCH_JSON_CONTENT_TYPE }, `[${jsons.join(",")}]`, signal);
-              return jsons.map(() => undefined);
-            },
+  const limits: BatchLimits = { maxEntries: cfg.batch.max_events, maxBytes: cfg.batch.max_bytes, lingerMs: cfg.batch.linger };
+  const protobuf = cfg.format === "protobuf";
+  const jsonBatcher =
+    cfg.mode === "batch" && !protobuf
+      ? new BatchWriter<string>(limits, {
+          size: (json) => Buffer.byteLength(json) + 1,
+          send: async (jsons, signal) => {
+            await post({ "content-type": BATCH_JSON_CONTENT_TYPE }, `[${jsons.join(",")}]`, signal);
+            return jsons.map(() => undefined);
           },
-        )
+        })
+      : undefined;
+  const protobufBatcher =
+    cfg.mode === "batch" && protobuf
+      ? new BatchWriter<Uint8Array>(limits, {
+          size: protobufBatchEntrySize,
+          send: async (events, signal) => {
+            await post({ "content-type": PROTOBUF_BATCH_MEDIA_TYPE }, joinProtobufBatch(events), signal);
+            return events.map(() => undefined);
+          },
+        })
       : undefined;
 
   return {
@@ -89,11 +108,13 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
     },
     write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext) {
       // A batch request carries many events, so no one hop context: batch mode writes none.
-      if (batcher) return batcher.write(serializeStructured(event), signal);
+      if (jsonBatcher) return jsonBatcher.write(serializeStructured(event), signal);
+      if (protobufBatcher) return protobufBatcher.write(encodeProtobuf(event), signal);
       if (cfg.mode === "structured") {
-        const headers: OutgoingHttpHeaders = { "content-type": STRUCTURED_JSON_CONTENT_TYPE };
+        const out = protobuf ? formatStructured(event, "protobuf") : { contentType: STRUCTURED_JSON_CONTENT_TYPE, body: serializeStructured(event) };
+        const headers: OutgoingHttpHeaders = { "content-type": out.contentType };
         if (trace !== undefined) for (const [name, value] of traceHeaders(trace)) headers[name] = value;
-        return post(headers, serializeStructured(event), signal);
+        return post(headers, out.body, signal);
       }
       const { body, contentType } = binaryBody(event);
       const headers: OutgoingHttpHeaders = {};
@@ -104,7 +125,8 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       return post(headers, body, signal);
     },
     async close() {
-      await batcher?.close();
+      await jsonBatcher?.close();
+      await protobufBatcher?.close();
       agent.destroy();
       ctx.setUp(false);
     },

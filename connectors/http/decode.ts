@@ -5,8 +5,8 @@
 import { randomUUID } from "node:crypto";
 import type { CloudEvent } from "../../src/cloudevents/event.js";
 import { decodeCeHeaders, eventFromBinary } from "../../src/cloudevents/index.js";
-import { parseBatch, parseStructured } from "../../src/cloudevents/json-format.js";
 import { isBatchMediaType, isStructuredMediaType, mediaEssence } from "../../src/cloudevents/media.js";
+import { parseBatchAs, parseStructuredAs } from "../../src/cloudevents/structured.js";
 import { validateEvent } from "../../src/cloudevents/validate.js";
 import type { TraceContext } from "../../src/cloudevents/trace-context.js";
 import { traceFromHeaders } from "../../src/cloudevents/trace-fields.js";
@@ -23,12 +23,12 @@ export type DistinctHeaders = Readonly<Record<string, readonly string[] | undefi
 export function decodeRequest(headers: DistinctHeaders, body: Buffer, opts: DecodeOptions): CloudEvent[] {
   const contentType = single(headers, "content-type");
   if (isBatchMediaType(contentType)) {
-    requireJson(contentType, "application/cloudevents-batch+json");
-    return parseBatch(body, { maxDepth: opts.maxDepth });
+    requireFormat(contentType, BATCH_TYPES);
+    return parseBatchAs(contentType, body, { maxDepth: opts.maxDepth });
   }
   if (isStructuredMediaType(contentType)) {
-    requireJson(contentType, "application/cloudevents+json");
-    return [parseStructured(body, { maxDepth: opts.maxDepth })];
+    requireFormat(contentType, STRUCTURED_TYPES);
+    return [parseStructuredAs(contentType, body, { maxDepth: opts.maxDepth })];
   }
   const ce: [string, string][] = [];
   for (const name in headers) {
@@ -40,7 +40,7 @@ export function decodeRequest(headers: DistinctHeaders, body: Buffer, opts: Deco
   if (opts.plain) return [wrapPlain(headers, body, contentType, opts.plain)];
   throw new UnsupportedMediaTypeError(
     `not a CloudEvent: no ce- headers and content type ${contentType ? `"${contentType}"` : "absent"}; send binary mode (ce-* headers), ` +
-      "application/cloudevents+json or application/cloudevents-batch+json",
+      "application/cloudevents+json, application/cloudevents+protobuf or their -batch types",
   );
 }
 
@@ -58,9 +58,14 @@ export function requestTrace(headers: DistinctHeaders): TraceContext | undefined
   });
 }
 
-function requireJson(contentType: string | undefined, expected: string): void {
-  if (mediaEssence(contentType) !== expected) {
-    throw new UnsupportedMediaTypeError(`event format "${mediaEssence(contentType)}" is not supported; use ${expected}`);
+const STRUCTURED_TYPES = ["application/cloudevents+json", "application/cloudevents+protobuf"];
+const BATCH_TYPES = ["application/cloudevents-batch+json", "application/cloudevents-batch+protobuf"];
+
+/** HTTP names its formats exactly (415 for a bare `application/cloudevents` or an unknown suffix). */
+function requireFormat(contentType: string | undefined, expected: readonly string[]): void {
+  const essence = mediaEssence(contentType);
+  if (essence === undefined || !expected.includes(essence)) {
+    throw new UnsupportedMediaTypeError(`event format "${essence}" is not supported; use ${expected.join(" or ")}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import { defineSink, defineSource } from "../../src/core/connector.js";
-import { Duration, ListenAddress, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
+import { Duration, EventFormatOption, lintFormat, ListenAddress, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
 
 export const httpSourceSchema = Type.Object(
   {
@@ -50,6 +50,7 @@ export const httpSinkSchema = Type.Object(
       default: "binary",
       description: "CloudEvents HTTP binding mode",
     }),
+    format: EventFormatOption,
     headers: Type.Record(Type.String({ pattern: "^[A-Za-z0-9-]+$" }), Type.String(), {
       default: {},
       writeOnly: true,
@@ -89,6 +90,7 @@ export const httpSink = defineSink({
   summary: "POSTs each event (or batch) and confirms on 2xx; retries 408, 429, 5xx and network errors",
   stability: "stable",
   schema: httpSinkSchema,
+  lint: (cfg) => lintFormat(cfg, "binary"),
   guarantee: () => "confirmed",
   load: async () => (await import("./client-sink.js")).createHttpSink,
 });

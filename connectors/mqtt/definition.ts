@@ -3,7 +3,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { defineSink, defineSource, type LintIssue } from "../../src/core/connector.js";
-import { Duration, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
+import { Duration, EventFormatOption, lintFormat, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
 import { checkMqttFilter, checkMqttPublishTemplate, isSharedFilter } from "./names.js";
 
 const common = {
@@ -67,6 +67,7 @@ export const MqttSinkSchema = Type.Object(
           "binary (default on MQTT 5): data as payload, attributes as user properties, datacontenttype as the content type; structured (the only mode on 3.1.1): the JSON event",
       }),
     ),
+    format: EventFormatOption,
     retain: Type.Boolean({ default: false, description: "publish with the retain flag" }),
   },
   { additionalProperties: false },
@@ -128,6 +129,9 @@ export const mqttSink = defineSink({
     if (cfg.protocol_version === 4 && cfg.mode === "binary") {
       out.push({ level: "error", path: ["mode"], message: "MQTT 3.1.1 has no message properties: only structured mode is possible" });
     }
+    if (cfg.protocol_version === 4 && cfg.format === "protobuf") {
+      out.push({ level: "error", path: ["format"], message: "MQTT 3.1.1 has no Content Type to announce a Protobuf event: use protocol_version 5 or format json" });
+    } else if (cfg.protocol_version !== 4) out.push(...lintFormat(cfg, "binary"));
     return out;
   },
   guarantee: (cfg) => (cfg.qos === 0 ? "best-effort" : "confirmed"),

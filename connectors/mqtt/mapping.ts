@@ -3,7 +3,8 @@
  * fixture tables in `test/unit/connectors/mqtt-mapping.test.ts`.
  *
  * Receiving (DESIGN §5, docs/cloudevents.md §4.3), tolerant:
- * 1. MQTT 5, Content Type starting with `application/cloudevents` (any case) → structured JSON event.
+ * 1. MQTT 5, Content Type starting with `application/cloudevents` (any case) → structured event in
+ *    the format it names (JSON, Protobuf; another format is invalid).
  * 2. MQTT 5 with a `specversion` user property → binary mode: every user property whose name is a
  *    valid attribute name is an attribute (others are ignored), `datacontenttype` = the Content Type
  *    property, else a `datacontenttype` user property (the JavaScript SDK writes both); values are used
@@ -19,22 +20,26 @@
  *
  * Sending: MQTT 5 `binary` → payload = data, Content Type = datacontenttype, one user property per
  * other attribute (canonical string); `structured` (MQTT 5 and the only mode on 3.1.1) → the JSON
- * event, with Content Type `application/cloudevents+json; charset=utf-8` on MQTT 5.
+ * event, with Content Type `application/cloudevents+json; charset=utf-8` on MQTT 5, or with
+ * `format: protobuf` (MQTT 5 only: 3.1.1 has no Content Type to name it) the Protobuf event under
+ * `application/cloudevents+protobuf`.
  */
 import { TooLargeError, EventValidationError, asBridgeError, type BridgeError } from "../../src/core/errors.js";
 import {
   attributeString,
   binaryBody,
   eventFromBinary,
+  formatStructured,
   invalidEvent,
   isStructuredMediaType,
   isValidAttributeName,
   parseIfStructured,
-  parseStructured,
+  parseStructuredAs,
   serializeStructured,
   validateEvent,
   type AttributeValue,
   type CloudEvent,
+  type EventFormat,
   escapeExtensionName,
   STRUCTURED_JSON_CONTENT_TYPE,
 } from "../../src/cloudevents/index.js";
@@ -145,7 +150,7 @@ function decodeEvent(msg: MqttInbound, opts: MqttInboundOptions): Decoded {
     }
     const limits = opts.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : undefined;
     if (msg.protocolVersion === 5) {
-      if (isStructuredMediaType(msg.contentType)) return { event: parseStructured(msg.payload, limits) };
+      if (isStructuredMediaType(msg.contentType)) return { event: parseStructuredAs(msg.contentType, msg.payload, limits) };
       const props = msg.userProperties;
       if (props !== undefined && Object.hasOwn(props, "specversion")) {
         const attrs = binaryAttributes(props);
@@ -178,17 +183,19 @@ function asBuffer(b: Uint8Array): Buffer {
 }
 
 /**
- * Encodes an event for publishing. Protocol 4 always uses structured mode. The hop context `trace`
- * goes into the `traceparent` / `tracestate` user properties in MQTT 5 structured mode only: in
- * binary mode those properties are the event's own extension attributes, which pass unchanged,
- * and 3.1.1 has no properties. Throws `FormatError`.
+ * Encodes an event for publishing. Protocol 4 always uses structured mode in JSON (a reader has no
+ * Content Type to tell formats apart). The hop context `trace` goes into the `traceparent` /
+ * `tracestate` user properties in MQTT 5 structured mode only: in binary mode those properties are
+ * the event's own extension attributes, which pass unchanged, and 3.1.1 has no properties.
+ * Throws `FormatError`.
  */
-export function encodeMqttMessage(ev: CloudEvent, mode: MqttMode, protocolVersion: 4 | 5, trace?: TraceContext): MqttOutbound {
+export function encodeMqttMessage(ev: CloudEvent, mode: MqttMode, protocolVersion: 4 | 5, format: EventFormat = "json", trace?: TraceContext): MqttOutbound {
   if (protocolVersion === 4) return { payload: Buffer.from(serializeStructured(ev), "utf8") };
   if (mode === "structured") {
-    const properties: NonNullable<MqttOutbound["properties"]> = { contentType: STRUCTURED_CONTENT_TYPE };
+    const out = format === "json" ? { body: Buffer.from(serializeStructured(ev), "utf8"), contentType: STRUCTURED_CONTENT_TYPE } : formatStructured(ev, format);
+    const properties: NonNullable<MqttOutbound["properties"]> = { contentType: out.contentType };
     if (trace !== undefined) properties.userProperties = traceUserProperties(trace);
-    return { payload: Buffer.from(serializeStructured(ev), "utf8"), properties };
+    return { payload: asBuffer(out.body), properties };
   }
   const { body, contentType } = binaryBody(ev);
   const userProperties: Record<string, string> = {};

@@ -6,6 +6,7 @@
  */
 import { connect, type IClientPublishOptions, type MqttClient } from "mqtt";
 import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
+import { abortError } from "../../src/core/abort.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, ConnectError, NotConnectedError, SinkError, asBridgeError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
@@ -81,7 +82,7 @@ class MqttSink implements Sink {
     const topic = this.tpl.render(event);
     let out;
     try {
-      out = encodeMqttMessage(event, this.mode, this.version, trace);
+      out = encodeMqttMessage(event, this.mode, this.version, this.cfg.format ?? "json", trace);
     } catch (err) {
       throw new SinkError(`cannot encode the event: ${asBridgeError(err).message}`, false, { cause: err });
     }
@@ -117,10 +118,4 @@ class MqttSink implements Sink {
     await endClient(client, { graceful: true, timeoutMs: 5000 });
     this.ctx.setUp(false);
   }
-}
-
-function abortError(signal: AbortSignal): BridgeError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof BridgeError) return reason;
-  return new SinkError(`write aborted${reason instanceof Error ? `: ${reason.message}` : ""}`, true, { code: "CEB_SINK_TIMEOUT", cause: reason });
 }

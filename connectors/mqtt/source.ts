@@ -187,11 +187,26 @@ class SourceConnection {
     const invalid = decoded.invalid ? { invalid: decoded.invalid } : {};
 
     if (packet.qos === 0) {
-      if (!this.stopping.aborted) {
-        const received: Received = { events, ...invalid, trace: decoded.trace, settle() {} };
-        if (!this.inbox.offer(received)) this.ctx.countDropped("overflow");
+      if (this.stopping.aborted) return done();
+      const received: Received = { events, ...invalid, trace: decoded.trace, settle() {} };
+      if (this.inbox.offer(received)) return done();
+      if (!this.inbox.blocking) {
+        this.ctx.countDropped("overflow");
+        return done();
       }
-      done();
+      // `when_full: block`: withholding `done` stops mqtt.js reading this connection until the
+      // route's buffer has room, so the broker queues (up to its own limits) instead of us dropping.
+      this.inbox.reserve(1, 1, this.stopping).then(
+        (room) => {
+          try {
+            if (!room.offer(received)) this.ctx.countDropped("overflow");
+          } finally {
+            room.release();
+            done();
+          }
+        },
+        () => done(), // stopping: QoS 0 has nothing to redeliver
+      );
       return;
     }
     if (this.stopping.aborted) return; // leave it unacknowledged: resent to the next session

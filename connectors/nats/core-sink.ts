@@ -42,7 +42,7 @@ class CoreNatsSink implements Sink {
     const nc = this.link?.connection;
     if (!nc || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
-    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, trace);
+    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace);
     // Publishes of one event-loop turn go out in one socket write (see TurnQueue).
     return new Promise((resolve, reject) => {
       this.turn.push(() => {

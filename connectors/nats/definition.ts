@@ -6,7 +6,7 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { defineSink, defineSource, type LintIssue } from "../../src/core/connector.js";
-import { Duration, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
+import { Duration, EventFormatOption, lintFormat, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
 import { checkNatsPublishTemplate } from "./names.js";
 
 /** Connection and auth options shared by every NATS component. */
@@ -73,6 +73,7 @@ export const NatsSinkSchema = Type.Object(
     ...connection,
     subject: subjectTemplate,
     mode,
+    format: EventFormatOption,
     max_payload: Type.Optional(sinkMaxPayload),
   },
   { additionalProperties: false },
@@ -118,6 +119,7 @@ export const JetStreamSinkSchema = Type.Object(
     ...connection,
     subject: subjectTemplate,
     mode,
+    format: EventFormatOption,
     stream: Type.Optional(
       Type.String({ minLength: 1, description: "expected stream: a publish that lands in another stream fails (required with `create`)" }),
     ),
@@ -174,7 +176,7 @@ export const natsSink = defineSink({
   summary: "Publishes to core NATS (best-effort: no confirmation)",
   stability: "beta",
   schema: NatsSinkSchema,
-  lint: (cfg) => [...lintAuth(cfg), ...lintSubject(cfg.subject)],
+  lint: (cfg) => [...lintAuth(cfg), ...lintSubject(cfg.subject), ...lintFormat(cfg, "structured")],
   guarantee: () => "best-effort",
   load: async () => (await import("./core-sink.js")).createCoreSink,
 });
@@ -210,7 +212,7 @@ export const jetstreamSink = defineSink({
   stability: "beta",
   schema: JetStreamSinkSchema,
   lint: (cfg) => {
-    const out = [...lintAuth(cfg), ...lintSubject(cfg.subject)];
+    const out = [...lintAuth(cfg), ...lintSubject(cfg.subject), ...lintFormat(cfg, "structured")];
     if (cfg.create && cfg.stream === undefined) out.push({ level: "error", path: ["stream"], message: "`create: true` needs the stream name" });
     if (cfg.create && cfg.subjects === undefined) out.push({ level: "error", path: ["subjects"], message: "`create: true` needs the stream's subjects" });
     if (cfg.duplicate_window < 120_000) {

@@ -93,7 +93,7 @@ class JetStreamSink implements Sink {
     const js = this.js;
     if (!nc || !js || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
-    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, trace);
+    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace);
     const options = {
       headers: p.headers,
       msgID: msgIdFor(event),

@@ -3,7 +3,8 @@
  * so the fixture tables in `test/unit/connectors/nats-mapping.test.ts` pin every rule.
  *
  * Receiving is tolerant (DESIGN §5, docs/cloudevents.md §4.4):
- * 1. `Content-Type` starting with `application/cloudevents` (any case) → structured JSON event.
+ * 1. `Content-Type` starting with `application/cloudevents` (any case) → structured event in the
+ *    format it names (JSON, Protobuf; another format is invalid).
  * 2. any `ce-` header (any case) → binary mode: attributes from the percent-decoded `ce-` headers,
  *    `datacontenttype` from `ce-datacontenttype`, else from `Content-Type` (sdk-go writes the latter).
  * 3. no `ce-` header and the payload is a JSON object with a `specversion` member → structured.
@@ -17,7 +18,7 @@
  * (raw bytes + subject + headers) with `invalid` set, for the engine to dead-letter.
  *
  * Sending: `structured` → `Content-Type: application/cloudevents+json; charset=utf-8` and the JSON
- * event; `binary` → one lower-case `ce-<attr>` header per attribute (percent-encoded, including
+ * event (or `application/cloudevents+protobuf` and the Protobuf event with `format: protobuf`); `binary` → one lower-case `ce-<attr>` header per attribute (percent-encoded, including
  * `ce-datacontenttype`), plus `Content-Type` = datacontenttype as an interop aid for readers that
  * take the content type from there (sdk-go), and the data bytes as payload.
  */
@@ -30,14 +31,15 @@ import {
   encodeCeHeaders,
   eventFromBinary,
   invalidEvent,
+  formatStructured,
   isStructuredMediaType,
   nanosToRfc3339,
   parseIfStructured,
-  parseStructured,
-  serializeStructured,
+  parseStructuredAs,
   validateEvent,
   type AttributeValue,
   type CloudEvent,
+  type EventFormat,
   escapeExtensionName,
   STRUCTURED_JSON_CONTENT_TYPE,
 } from "../../src/cloudevents/index.js";
@@ -194,7 +196,7 @@ function decodeEvent(msg: NatsInbound, opts: InboundOptions): Decoded {
     }
     const ct = headerValue(msg.headers, "content-type");
     const limits = opts.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : undefined;
-    if (isStructuredMediaType(ct)) return { event: parseStructured(msg.payload, limits) };
+    if (isStructuredMediaType(ct)) return { event: parseStructuredAs(ct, msg.payload, limits) };
     if (hasCeHeader(msg.headers)) {
       const attrs = decodeCeHeaders(msg.headers as Iterable<[string, string]>, "ce-");
       // ce-datacontenttype wins; Content-Type is the fallback some SDKs write instead.
@@ -226,19 +228,21 @@ export interface NatsOutbound {
 export type NatsMode = "structured" | "binary";
 
 /**
- * Encodes an event for publishing, with the hop context `trace` (when given) in the W3C
- * `traceparent` / `tracestate` headers, in both modes (binary mode's `ce-traceparent` is the
- * event's own extension). Throws `FormatError` when JSON data cannot be serialized.
+ * Encodes an event for publishing; `format` is the event format of structured mode. The hop
+ * context `trace` (when given) goes in the W3C `traceparent` / `tracestate` headers, in both modes
+ * (binary mode's `ce-traceparent` is the event's own extension). Throws `FormatError` when JSON data
+ * cannot be serialized.
  */
-export function encodeNatsMessage(ev: CloudEvent, mode: NatsMode, trace?: TraceContext): NatsOutbound {
-  const out = encodeEvent(ev, mode);
+export function encodeNatsMessage(ev: CloudEvent, mode: NatsMode, format: EventFormat = "json", trace?: TraceContext): NatsOutbound {
+  const out = encodeEvent(ev, mode, format);
   if (trace !== undefined) out.headers.push(...traceHeaders(trace));
   return out;
 }
 
-function encodeEvent(ev: CloudEvent, mode: NatsMode): NatsOutbound {
+function encodeEvent(ev: CloudEvent, mode: NatsMode, format: EventFormat): NatsOutbound {
   if (mode === "structured") {
-    return { headers: [["Content-Type", STRUCTURED_CONTENT_TYPE]], payload: Buffer.from(serializeStructured(ev), "utf8") };
+    const out = formatStructured(ev, format);
+    return { headers: [["Content-Type", out.contentType]], payload: out.body };
   }
   const { body, contentType } = binaryBody(ev);
   const attrs = ev.attributes;

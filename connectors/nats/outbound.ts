@@ -2,8 +2,8 @@
  * Shared sink-side helpers: subject template, encoding with limits, nats.js headers.
  */
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/nats-core";
-import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
-import { BridgeError, SinkError, asBridgeError } from "../../src/core/errors.js";
+import type { CloudEvent, EventFormat, TraceContext } from "../../src/cloudevents/index.js";
+import { SinkError, asBridgeError } from "../../src/core/errors.js";
 import { compileTemplate, type Template } from "../../src/core/template.js";
 import { encodeNatsMessage, type NatsMode } from "./mapping.js";
 import { sanitizeNats } from "./names.js";
@@ -22,11 +22,18 @@ export interface Prepared {
  * Renders the subject and encodes the event. Throws `TemplateError` (missing attribute) or a
  * permanent `SinkError` (unserializable data, over `maxPayload`).
  */
-export function prepare(ev: CloudEvent, tpl: Template, mode: NatsMode, maxPayload: number | undefined, trace?: TraceContext): Prepared {
+export function prepare(
+  ev: CloudEvent,
+  tpl: Template,
+  mode: NatsMode,
+  maxPayload: number | undefined,
+  format: EventFormat = "json",
+  trace?: TraceContext,
+): Prepared {
   const subject = tpl.render(ev);
   let out;
   try {
-    out = encodeNatsMessage(ev, mode, trace);
+    out = encodeNatsMessage(ev, mode, format, trace);
   } catch (err) {
     const e = asBridgeError(err);
     throw new SinkError(`cannot encode the event: ${e.message}`, false, { cause: err });
@@ -43,27 +50,5 @@ export function prepare(ev: CloudEvent, tpl: Template, mode: NatsMode, maxPayloa
   return { subject, payload: out.payload, headers: h };
 }
 
-/** Rejects when `signal` aborts before `p` settles. */
-export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-export function abortError(signal: AbortSignal): BridgeError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof BridgeError) return reason;
-  return new SinkError(`write aborted${reason instanceof Error ? `: ${reason.message}` : ""}`, true, { code: "CEB_SINK_TIMEOUT", cause: reason });
-}
+// Shared with every connector (src/core/abort.ts); re-exported for the NATS modules that import them from here.
+export { abortable, abortError } from "../../src/core/abort.js";

@@ -10,7 +10,8 @@ import { validateEvent } from "./validate.js";
 /**
  * Builds and validates an event from binary-mode parts.
  *
- * - `attrs`: attribute strings keyed by attribute name (extensions stay strings).
+ * - `attrs`: attribute values keyed by attribute name: strings from text metadata (extensions stay
+ *   strings), or typed values where the protocol carries types (AMQP application properties).
  * - `contentType`: the protocol's content type; when given (non-blank) it becomes `datacontenttype`
  *   and wins over a `datacontenttype` entry in `attrs` (HTTP maps `Content-Type` ⇔ `datacontenttype`;
  *   a NATS caller that prefers `ce-datacontenttype` passes `undefined`).
@@ -22,7 +23,7 @@ import { validateEvent } from "./validate.js";
  * `FormatError`.
  */
 export function eventFromBinary(
-  attrs: Record<string, string>,
+  attrs: Readonly<Record<string, AttributeValue>>,
   body: Uint8Array | undefined,
   contentType: string | undefined,
 ): CloudEvent {

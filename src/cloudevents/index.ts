@@ -8,12 +8,14 @@ export {
   BATCH_JSON_CONTENT_TYPE,
   STRUCTURED_JSON_CONTENT_TYPE,
   charsetOf,
+  eventFormatOf,
   isBatchMediaType,
   isJsonMediaType,
   isStructuredMediaType,
   isTextMediaType,
   mediaEssence,
 } from "./media.js";
+export type { EventFormat } from "./media.js";
 export {
   checkAttribute,
   isAbsoluteUri,
@@ -47,6 +49,26 @@ export { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes
 export type { ContentEncoding } from "./upconvert.js";
 export { INVALID_EVENT_TYPE, invalidEvent } from "./invalid.js";
 export type { InvalidEventInput } from "./invalid.js";
+export {
+  decodeProtobuf,
+  decodeProtobufBatch,
+  encodeProtobuf,
+  encodeProtobufBatch,
+  joinProtobufBatch,
+  protobufBatchEntrySize,
+  PROTOBUF_BATCH_MEDIA_TYPE,
+  PROTOBUF_DATA_MEDIA_TYPE,
+  PROTOBUF_MEDIA_TYPE,
+} from "./protobuf-format.js";
+export {
+  formatBatch,
+  formatStructured,
+  parseBatchAs,
+  parseStructuredAs,
+} from "./structured.js";
+export type { FormattedBody } from "./structured.js";
+export { exactInstant, exactMillis, formatInstant, parseInstant } from "./timestamp.js";
+export type { Instant } from "./timestamp.js";
 export { nanosToRfc3339 } from "./time.js";
 export { escapeExtensionName } from "./extension-name.js";
 export {

@@ -117,3 +117,21 @@ export function charsetOf(ct: string | undefined): string | undefined {
   }
   return undefined;
 }
+
+/** The event formats cebridge reads and writes in structured and batch mode. */
+export type EventFormat = "json" | "protobuf";
+
+/**
+ * The event format a structured or batch content type names: suffix `+json`, or none at all
+ * (`application/cloudevents`, which older senders use for JSON), → `json`; `+protobuf` →
+ * `protobuf`; any other suffix (`+avro`, `+xml`) → `undefined`. Case-insensitive, parameters ignored.
+ * Call it only on a type for which `isStructuredMediaType` or `isBatchMediaType` is true.
+ */
+export function eventFormatOf(ct: string | undefined): EventFormat | undefined {
+  const essence = mediaEssence(ct);
+  if (essence === undefined) return undefined;
+  const rest = essence.slice(essence.startsWith(BATCH_PREFIX) ? BATCH_PREFIX.length : STRUCTURED_PREFIX.length);
+  if (rest === "+json" || rest === "") return "json";
+  if (rest === "+protobuf") return "protobuf";
+  return undefined;
+}

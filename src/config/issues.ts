@@ -20,6 +20,7 @@ export const CONFIG_ISSUE_CODES = {
   CFG_TEMPLATE: "a template or transform is malformed",
   CFG_CONNECTOR: "a connector's own cross-field rule failed",
   CFG_DELIVERY: "a delivery setting may lose or drop events (a warning) or contradicts another",
+  CFG_BUFFER: "a route buffer cannot work as configured (two routes share a disk buffer directory)",
 } as const;
 
 export type ConfigIssueCode = keyof typeof CONFIG_ISSUE_CODES;

@@ -1,6 +1,7 @@
 /**
  * Phase 3: checks across components and routes, after every piece validated on its own.
  */
+import { resolve as resolvePath } from "node:path";
 import type { Registry } from "../core/connector.js";
 import { compileFilter, FilterCompileError, type FilterSpec } from "../filter/index.js";
 import type { RawIssue } from "./validate.js";
@@ -12,6 +13,7 @@ interface RawRoute {
   to?: unknown;
   dead_letter?: unknown;
   filter?: unknown;
+  buffer?: unknown;
 }
 
 interface RawComponent {
@@ -36,6 +38,7 @@ export function checkReferences(
   const usedSources = new Map<string, number>();
   const usedSinks = new Set<string>();
   const names = new Map<string, number>();
+  const diskPaths = new Map<string, number>();
 
   routes.forEach((r, i) => {
     const at = ["routes", i];
@@ -65,11 +68,8 @@ export function checkReferences(
         }
         const def = registry.source(src.type);
         if (def && !def.pausable(src as never)) {
-          warnings.push({
-            code: "CFG_DELIVERY",
-            path: [...at, "from"],
-            message: `source "${r.from}" (${src.type}) cannot pause: events are dropped when the window is full (counted in cebridge_events_dropped_total{reason="overflow"})`,
-          });
+          const w = unpausedWarning(r.from, src.type, r.buffer);
+          if (w) warnings.push({ code: "CFG_DELIVERY", path: r.buffer === undefined ? [...at, "from"] : [...at, "buffer"], message: w });
         }
       }
     }
@@ -108,6 +108,13 @@ export function checkReferences(
         message: "route has no dead_letter sink: events that fail permanently are logged, counted and rejected",
       });
     }
+    const path = diskPath(r.buffer);
+    if (path !== undefined) {
+      const other = diskPaths.get(resolvePath(path));
+      if (other !== undefined) {
+        errors.push({ code: "CFG_BUFFER", path: [...at, "buffer", "path"], message: `disk buffer directory "${path}" is already used by routes[${other}]; each route needs its own` });
+      } else diskPaths.set(resolvePath(path), i);
+    }
     if (r.filter !== undefined) {
       try {
         compileFilter(r.filter as FilterSpec);
@@ -134,6 +141,26 @@ export function checkReferences(
     if (!usedSinks.has(id)) warnings.push({ code: "CFG_REF", path: ["sinks", id], key: true, message: `sink "${id}" is not used by any route` });
   }
   return { errors, warnings, filterPositions };
+}
+
+/**
+ * The warning for a route whose source cannot pause, or undefined when its buffer keeps every event
+ * (a disk buffer; a full one still refuses, as `when_full` says, but it rides out a sink outage).
+ */
+function unpausedWarning(id: string, type: string, buffer: unknown): string | undefined {
+  const b = buffer !== null && typeof buffer === "object" ? (buffer as Record<string, unknown>) : undefined;
+  if (b?.["type"] === "disk") return undefined;
+  const size = b?.["max_bytes"] ?? "64MiB";
+  if (b?.["when_full"] === "block") {
+    return `source "${id}" (${type}) cannot pause: with when_full: block a full memory buffer (${String(size)}) holds it back only where it can stall its input (MQTT QoS 0 stops reading); core NATS still drops, counted in cebridge_events_dropped_total{reason="overflow"}`;
+  }
+  return `source "${id}" (${type}) cannot pause: when its memory buffer (${String(size)}) is full, events are dropped (counted in cebridge_events_dropped_total{reason="overflow"}); a disk buffer keeps them`;
+}
+
+function diskPath(buffer: unknown): string | undefined {
+  if (buffer === null || typeof buffer !== "object") return undefined;
+  const b = buffer as Record<string, unknown>;
+  return b["type"] === "disk" && typeof b["path"] === "string" && b["path"] !== "" ? b["path"] : undefined;
 }
 
 function components(raw: unknown): Map<string, RawComponent> {

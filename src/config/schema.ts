@@ -6,6 +6,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { Duration, ListenAddress, RetryOptions } from "../core/schema-types.js";
 import { FilterSpecSchema } from "../filter/index.js";
+import { BufferSchema } from "./buffer.js";
 
 const ComponentId = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$";
 const AttributeName = "^[a-z0-9]+$";
@@ -75,6 +76,7 @@ export const RouteSchema = Type.Object(
     filter: Type.Optional(FilterSpecSchema),
     transform: Type.Optional(TransformSchema),
     max_in_flight: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256, description: "the route's window, in events" }),
+    buffer: Type.Optional(BufferSchema),
     retry: Type.Object(RetryOptions.properties, { additionalProperties: false, default: {} }),
     timeout: Duration({ default: "30s", description: "deadline of one sink write (a timeout is transient)" }),
     dead_letter: Type.Optional(Type.String({ minLength: 1, description: "sink id for permanent failures" })),

@@ -41,6 +41,8 @@ export function convertUnits(schema: JsonSchema, value: unknown): unknown {
   const unit = schema["x-cebridge-unit"];
   if (unit === "duration") return parseDuration(value) ?? value;
   if (unit === "size") return parseSize(value) ?? value;
+  const branch = discriminatedBranch(schema, value);
+  if (branch) return convertUnits(branch, value);
   if (Array.isArray(value)) {
     const items = schema["items"] as JsonSchema | undefined;
     return items ? value.map((v) => convertUnits(items, v)) : value;
@@ -60,6 +62,17 @@ export function convertUnits(schema: JsonSchema, value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/**
+ * For a union of objects told apart by a constant `type` (the route `buffer`), the branch that
+ * `value` chose, so that its sizes and durations convert too.
+ */
+export function discriminatedBranch(schema: JsonSchema, value: unknown): JsonSchema | undefined {
+  const branches = schema["anyOf"] as JsonSchema[] | undefined;
+  if (!Array.isArray(branches) || value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const type = (value as Record<string, unknown>)["type"];
+  return branches.find((b) => ((b["properties"] as Record<string, JsonSchema> | undefined)?.["type"]?.["const"] ?? undefined) === type && type !== undefined);
 }
 
 /** Deep-freezes a plain config object so nothing downstream can change it. */

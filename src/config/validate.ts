@@ -37,7 +37,8 @@ function pointerToPath(pointer: string): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function translate(errors: ErrorObject[], base: Path): RawIssue[] {
+function translate(all: ErrorObject[], base: Path): RawIssue[] {
+  const errors = narrowDiscriminated(all);
   // An anyOf/oneOf failure explains itself; drop its branches' errors at the same place.
   const unions = errors.filter((e) => e.keyword === "anyOf" || e.keyword === "oneOf");
   const kept = errors.filter(
@@ -55,6 +56,40 @@ function translate(errors: ErrorObject[], base: Path): RawIssue[] {
       seen.add(k);
       out.push(issue);
     }
+  }
+  return out;
+}
+
+/**
+ * A union of objects told apart by a constant `type` (the route `buffer`) is reported as the branch
+ * the value names, so a typo inside it reads "unknown key" rather than "must be one of" the
+ * branches. A `type` that names no branch is reported on `type` itself.
+ */
+function narrowDiscriminated(errors: ErrorObject[]): ErrorObject[] {
+  let out = errors;
+  for (const u of errors) {
+    if (u.keyword !== "anyOf" || !Array.isArray(u.schema)) continue;
+    const consts = (u.schema as Record<string, unknown>[]).map((b) => (b["properties"] as Record<string, { const?: unknown }> | undefined)?.["type"]?.const);
+    if (consts.some((c) => typeof c !== "string")) continue;
+    const data = u.data as Record<string, unknown> | null;
+    if (data === null || typeof data !== "object" || Array.isArray(data)) continue;
+    const inBranch = (e: ErrorObject) => e.schemaPath.startsWith(u.schemaPath + "/") && e.instancePath.startsWith(u.instancePath);
+    const chosen = consts.indexOf(data["type"]);
+    if (chosen < 0) {
+      const typeError: ErrorObject = {
+        ...u,
+        keyword: "enum",
+        instancePath: `${u.instancePath}/type`,
+        params: { allowedValues: consts },
+        message: "must be one of the types",
+      };
+      out = out.filter((e) => e !== u && !inBranch(e));
+      if (data["type"] === undefined) out.push({ ...u, keyword: "required", params: { missingProperty: "type" } });
+      else out.push(typeError);
+      continue;
+    }
+    const prefix = `${u.schemaPath}/${chosen}/`;
+    out = out.filter((e) => e !== u && (!inBranch(e) || e.schemaPath.startsWith(prefix)));
   }
   return out;
 }

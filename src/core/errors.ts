@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   CEB_CONNECT: "a connector could not connect or bind",
   CEB_LEASE_LOST: "a message's lease (visibility timeout, lock) could not be kept; the broker will redeliver it",
   CEB_SETTLE: "a native settle call (delete, acknowledge, release) failed; the broker will redeliver the message",
+  CEB_BUFFER: "a route's disk buffer could not store an event (disk full, I/O error); the source releases it",
   CEB_DEAD_LETTER: "writing to the dead-letter sink failed; the source message is released, not acked",
   CEB_RELOAD: "a hot reload could not be applied (a new sink did not open); the running config stays in force",
   CEB_INTERNAL: "an unexpected error inside the daemon (a bug: please report it)",

@@ -69,3 +69,25 @@ export const RetryOptions = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** `format` of the sinks with a structured (or batch) mode: the event format written there. */
+export const EventFormatOption = Type.Union([Type.Literal("json"), Type.Literal("protobuf")], {
+  default: "json",
+  description:
+    "event format in structured (and batch) mode: json (application/cloudevents+json) or protobuf (application/cloudevents+protobuf, the specification's cloudevents.proto)",
+});
+
+/**
+ * The lint rule every sink with `format` shares: `protobuf` needs a mode that writes a whole event
+ * (binary mode carries attributes in the protocol's own metadata, so `format` has no effect there).
+ */
+export function lintFormat(
+  cfg: { readonly mode?: string | undefined; readonly format?: string | undefined },
+  defaultMode: string,
+): { level: "error"; path: string[]; message: string }[] {
+  const mode = cfg.mode ?? defaultMode;
+  if (cfg.format === "protobuf" && mode === "binary") {
+    return [{ level: "error", path: ["format"], message: "format applies to structured (and batch) mode only; set mode: structured" }];
+  }
+  return [];
+}

@@ -61,6 +61,12 @@ export interface Inbox {
   /** False once the route is shutting down: sources should refuse new work. */
   readonly accepting: boolean;
   /**
+   * True when the route's buffer says `when_full: block`. A source that cannot redeliver but can
+   * stall its input without losing it (stop reading its connection) then waits for room with
+   * `reserve` instead of dropping what a full `offer` refuses. Absent means false.
+   */
+  readonly blocking?: boolean;
+  /**
    * Hands a message to the route, taking one slot per event. Returns false, without taking the
    * message, when the window lacks room for all its events (or someone is waiting for room) or the
    * route stopped accepting. Never blocks.

@@ -2,8 +2,9 @@
  * Runs the pipelines of a frozen config (one per source: the source, its inbox switch and its
  * route), opens the sinks they write to, applies hot reloads and shuts down.
  *
- * - Start: sinks open before the sources that feed them start. Only components some route uses are
- *   created (an unused source would never report ready).
+ * - Start: sinks open before the sources that feed them start, and a route's buffer opens before its
+ *   source starts (a disk buffer locks its directory and finds what a previous run left). Only
+ *   components some route uses are created (an unused source would never report ready).
  * - Reload (`reload`): the plan comes from the pure `planReload` (see reload-plan.ts). New sinks open
  *   first, and if one cannot, nothing changes. Unchanged pipelines are never touched; changed routes
  *   stop accepting and drain (up to `shutdown_timeout`, then the rest is released for redelivery)
@@ -11,8 +12,11 @@
  *   whose options changed close after the routes using them drained, then open anew. Reloads run one
  *   at a time.
  * - Stop: stop receiving and drain every route (retired ones too) up to a deadline, then abort what
- *   is left (it is released for redelivery) and close sinks, then sources.
+ *   is left (it is released for redelivery) and close buffers, sinks, then sources.
+ * Every lifecycle step acts on a route's inlet: its buffer when it has one (the buffer stops, drains
+ * and aborts its route itself), else the route.
  */
+import { resolveBuffer, type BufferSettings } from "../config/buffer.js";
 import type { BridgeConfig, ComponentConfig, RouteConfig } from "../config/schema.js";
 import type { ConnectorContext, Registry } from "../core/connector.js";
 import type { Logger } from "../core/logger.js";
@@ -22,9 +26,8 @@ import type { Metrics } from "../observability/metrics.js";
 import { recordingLogger } from "../observability/recording-logger.js";
 import type { StatusBoard } from "../observability/status.js";
 import { holdInbox, InboxSwitch } from "./inbox-switch.js";
-import { buildRoute, type Pipeline } from "./pipeline.js";
+import { buildRoute, inletOf, type Inlet, type Pipeline } from "./pipeline.js";
 import { planReload, routeSinks, type PipelineChange, type ReloadPlan } from "./reload-plan.js";
-import type { Route } from "./route.js";
 import { RouteStats } from "./route-stats.js";
 import type { DeliveryTracer } from "./tracer.js";
 
@@ -57,8 +60,8 @@ export class Engine {
   private config: BridgeConfig;
   private readonly sinks = new Map<string, SinkEntry>();
   private readonly pipelines = new Map<string, Pipeline>();
-  /** Routes a reload retired that are still draining; a stop drains them too. */
-  private readonly retired = new Set<Route>();
+  /** Routes (or their buffers) a reload retired that are still draining; a stop drains them too. */
+  private readonly retired = new Set<Inlet>();
   /** Sources a reload stopped and has not closed yet; a stop closes them too. */
   private readonly retiredSources = new Set<Source>();
   /** Stats made before any component, so a source can count its drops from the start. */
@@ -93,6 +96,7 @@ export class Engine {
       this.pipelines.set(rc.from, p);
     }
     await Promise.all([...this.sinks.values()].map((s) => s.sink.open()));
+    await Promise.all([...this.pipelines.values()].map((p) => p.buffer?.open()));
     await Promise.all([...this.pipelines.values()].map((p) => p.source.start(p.inbox)));
     deps.board.started = true;
     deps.log.info({ routes: config.routes.map((r) => r.name) }, "cebridge started");
@@ -120,7 +124,8 @@ export class Engine {
     this.stopRequested.abort(new Error("the daemon is stopping"));
     // A reload in progress gives up at its next step; what it created is registered, so it is stopped below.
     await Promise.race([this.reloads, sleep(5_000)]);
-    const routes = [...this.pipelines.values()].flatMap((p) => (p.route ? [p.route] : [])).concat([...this.retired]);
+    const routes = [...this.pipelines.values()].flatMap((p) => inletOf(p) ?? []).concat([...this.retired]);
+    // A buffered route keeps taking what its buffer hands it; the buffer stops it once drained.
     for (const r of routes) r.stopAccepting();
     const sources = [...new Set([...this.pipelines.values()].map((p) => p.source).concat([...this.retiredSources]))];
     await Promise.all(sources.map((s) => s.stop().catch((err) => deps.log.warn({ err }, "source stop failed"))));
@@ -128,6 +133,7 @@ export class Engine {
     const deadline = timeoutSignal(timeoutMs);
     const timedOut = await drainWithin(routes, deadline);
     if (timedOut) deps.log.warn({ timeoutMs }, "shutdown timeout: releasing in-flight events for redelivery");
+    await closeInlets(routes, deps.log);
     await Promise.all([...this.sinks.values()].map((s) => s.sink.close().catch((err) => deps.log.warn({ err }, "sink close failed"))));
     // Releases triggered by the abort above still need a moment to reach the broker.
     const settleDeadline = timedOut ? timeoutSignal(SETTLE_GRACE_MS) : deadline;
@@ -164,15 +170,17 @@ export class Engine {
     for (const [id, e] of added) this.sinks.set(id, e);
 
     // 2. Retire the routes that change. Where the source stays, the new route (or a hold) takes over at once.
-    const retiring: Route[] = [];
+    const retiring: Inlet[] = [];
     const stoppedSources: Source[] = [];
     const later: { plan: ReloadPlan["pipelines"][number]; rc: RouteConfig }[] = [];
     const retire = (p: Pipeline) => {
-      if (!p.route) return;
-      p.route.stopAccepting();
-      this.retired.add(p.route);
-      retiring.push(p.route);
+      const inlet = inletOf(p);
+      if (!inlet) return;
+      inlet.stopAccepting();
+      this.retired.add(inlet);
+      retiring.push(inlet);
       p.route = undefined;
+      p.buffer = undefined;
     };
     for (const pp of plan.pipelines) {
       const p = this.pipelines.get(pp.sourceId);
@@ -182,8 +190,8 @@ export class Engine {
           p!.routeConfig = rc!;
           break;
         case "switch": {
-          const old = p!.route;
-          this.installRoute(p!, rc!, next);
+          const old = inletOf(p!);
+          await this.installRoute(p!, rc!, next);
           if (old) {
             old.stopAccepting();
             this.retired.add(old);
@@ -218,6 +226,8 @@ export class Engine {
       for (const r of retiring) this.retired.add(r);
       return { ...base, result: "failed", problems, message: "the daemon began stopping during the reload" };
     }
+    // A restarted route's new disk buffer locks the same directory: the old one lets go first.
+    await closeInlets(retiring, deps.log);
     const settle = timeoutSignal(timedOut ? SETTLE_GRACE_MS : timeoutMs);
     await Promise.all(stoppedSources.map((s) => s.close(settle).catch((err) => deps.log.warn({ err }, "source close failed"))));
     settle.cancel();
@@ -250,13 +260,14 @@ export class Engine {
     for (const { plan: pp, rc } of later) {
       const existing = this.pipelines.get(pp.sourceId);
       if (existing && !pp.sourceChanged) {
-        this.installRoute(existing, rc, next);
+        await this.installRoute(existing, rc, next).catch((err) => problems.push(`route "${rc.name}" did not start: ${(err as Error).message}`));
         continue;
       }
       const p = await this.newPipeline(rc, next, this.newStats(rc));
       this.pipelines.set(pp.sourceId, p);
       starting.push(p);
     }
+    await Promise.all(starting.map((p) => p.buffer?.open().catch((err) => problems.push(`the buffer of route "${p.routeConfig.name}" did not open: ${(err as Error).message}`))));
     this.adopt(next, plan);
     if (this.stopRequested.signal.aborted) return { ...base, result: "failed", problems, message: "the daemon began stopping during the reload" };
     await this.within(
@@ -280,17 +291,25 @@ export class Engine {
     this.config = next;
   }
 
-  /** Builds the route for `rc` and moves the pipeline's source over to it. */
-  private installRoute(p: Pipeline, rc: RouteConfig, config: BridgeConfig): void {
+  /** Builds the route for `rc` (and opens its buffer), then moves the pipeline's source over to it. */
+  private async installRoute(p: Pipeline, rc: RouteConfig, config: BridgeConfig): Promise<void> {
     const stats = this.newStats(rc);
-    const built = buildRoute(rc, stats, this.routeDeps(rc, config), p);
+    const built = buildRoute(rc, stats, this.routeDeps(rc, config), this.bufferSettings(rc, config), p);
+    await built.buffer?.open();
     p.route = built.route;
+    p.buffer = built.buffer;
     p.routeConfig = rc;
     p.stats = stats;
     p.dedupe = built.dedupe;
     p.ordering = built.ordering;
-    p.inbox.moveTo(built.route);
+    p.inbox.moveTo(built.buffer ?? built.route);
     this.deps.board.routes.set(rc.name, stats.state);
+  }
+
+  /** The route's buffer: as configured, or a memory buffer when its source cannot pause. */
+  private bufferSettings(rc: RouteConfig, config: BridgeConfig): BufferSettings | undefined {
+    const src = config.sources[rc.from]!;
+    return resolveBuffer(rc.buffer, this.deps.registry.source(src.type)!.pausable(src.options as never));
   }
 
   /** Stops a source a reload takes out; it is closed once its route drained (or by a stop). */
@@ -302,13 +321,14 @@ export class Engine {
 
   private async newPipeline(rc: RouteConfig, config: BridgeConfig, stats: RouteStats): Promise<Pipeline> {
     const comp = config.sources[rc.from]!;
-    const built = buildRoute(rc, stats, this.routeDeps(rc, config));
+    const built = buildRoute(rc, stats, this.routeDeps(rc, config), this.bufferSettings(rc, config));
     const p: Pipeline = {
       sourceId: rc.from,
       source: undefined as unknown as Source,
       sourceConfig: comp,
-      inbox: new InboxSwitch(built.route),
+      inbox: new InboxSwitch(built.buffer ?? built.route),
       route: built.route,
+      buffer: built.buffer,
       routeConfig: rc,
       stats,
       dedupe: built.dedupe,
@@ -411,13 +431,18 @@ function routesByChange(plan: ReloadPlan): Record<PipelineChange, string[]> {
  * are released for redelivery), waits for that, and returns true. `cut` (a stop) ends the wait
  * early without aborting: the stop drains them itself.
  */
-async function drainWithin(routes: readonly Route[], deadline: AbortSignal, cut?: AbortSignal): Promise<boolean> {
+async function drainWithin(routes: readonly Inlet[], deadline: AbortSignal, cut?: AbortSignal): Promise<boolean> {
   const drained = Promise.all(routes.map((r) => r.drain()));
   const first = await Promise.race([drained.then(() => "drained" as const), aborted(deadline).then(() => "deadline" as const), ...(cut ? [aborted(cut).then(() => "cut" as const)] : [])]);
   if (first !== "deadline") return false;
   for (const r of routes) r.abort();
   await drained;
   return true;
+}
+
+/** Closes the buffers among `inlets` (after they drained); a bare route has nothing to close. */
+async function closeInlets(inlets: readonly Inlet[], log: Logger): Promise<void> {
+  await Promise.all(inlets.map((i) => i.close?.().catch((err) => log.warn({ err }, "buffer close failed"))));
 }
 
 /**

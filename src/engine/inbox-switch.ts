@@ -40,6 +40,10 @@ export class InboxSwitch implements Inbox {
     return this.target.accepting;
   }
 
+  get blocking(): boolean | undefined {
+    return this.target.blocking;
+  }
+
   offer(msg: Received): boolean {
     return this.target.offer(msg);
   }

@@ -9,7 +9,9 @@
  *   `dead_letter`) are the same: it is not touched at all, so no event is lost or duplicated.
  * - `switch`: the source is the same, the route changed, and every sink it now uses is kept or new.
  *   The source keeps running; new messages go to the new route while the old one drains.
- * - `restart`: the source changed, or the route now writes to a sink whose options changed. The old
+ * - `restart`: the source changed, the route now writes to a sink whose options changed, or the route
+ *   changed and has a disk buffer (in either config: one directory has one owner at a time, so the
+ *   old buffer closes before the new one opens and replays what is left). The old
  *   route drains (and a changed source closes) before the new one starts; a same source stays
  *   open and holds new messages back in the meantime (a window that has no room).
  * - `add` / `remove`: the source feeds a route only in the new / only in the old config.
@@ -76,7 +78,7 @@ export function planReload(prev: BridgeConfig, next: BridgeConfig): ReloadPlan {
     const writesTo = routeSinks(n);
     if (!sameSource(sourceId)) pipelines.push({ sourceId, change: "restart", ...names, sourceChanged: true });
     else if (deepEqual(o, n) && writesTo.every((s) => kept.has(s))) pipelines.push({ sourceId, change: "keep", ...names });
-    else if (writesTo.every((s) => kept.has(s) || added.has(s))) pipelines.push({ sourceId, change: "switch", ...names });
+    else if (writesTo.every((s) => kept.has(s) || added.has(s)) && !hasDiskBuffer(o) && !hasDiskBuffer(n)) pipelines.push({ sourceId, change: "switch", ...names });
     else pipelines.push({ sourceId, change: "restart", ...names, sourceChanged: false });
   }
 
@@ -88,6 +90,10 @@ export function planReload(prev: BridgeConfig, next: BridgeConfig): ReloadPlan {
 
   const unchanged = pipelines.every((p) => p.change === "keep") && sinks.replace.length + sinks.add.length + sinks.remove.length === 0;
   return { pipelines, sinks, needsRestart, unchanged };
+}
+
+function hasDiskBuffer(r: RouteConfig): boolean {
+  return r.buffer?.type === "disk";
 }
 
 /** The sinks a route writes to: its `to` and its `dead_letter`. */

@@ -119,6 +119,7 @@ export function statusDocument(board: StatusBoard, info: { version: string; inst
       in_flight: r.inFlight,
       counters: r.counters,
       since: r.since,
+      ...(r.buffer ? { buffer: r.buffer.snapshot() } : {}),
     })),
     recent_errors: board.errors.list(),
   };

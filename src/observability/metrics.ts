@@ -4,6 +4,14 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/** What a route buffer reports when scraped. */
+export interface BufferReading {
+  readonly type: "memory" | "disk";
+  readonly events: number;
+  readonly bytes: number;
+  readonly oldestAgeSeconds: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly received = this.counter("cebridge_events_received_total", "Events handed to a route by its source", ["route", "source"]);
@@ -23,6 +31,38 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
+
+  // Route buffers (src/engine/buffer). The gauges are read from each buffer when scraped.
+  readonly bufferWrites = this.counter("cebridge_buffer_writes_total", "Events written into a route's buffer", ["route", "type"]);
+  readonly bufferReads = this.counter("cebridge_buffer_reads_total", "Events handed from a route's buffer to its window (redeliveries included)", ["route", "type"]);
+  readonly bufferDropped = this.counter(
+    "cebridge_buffer_dropped_total",
+    "Events a route's buffer refused or gave up (full, disk_full, write_failed, shutdown)",
+    ["route", "type", "reason"],
+  );
+  readonly bufferCorruptions = this.counter("cebridge_buffer_corruptions_total", "Torn or corrupted regions found in a disk buffer, and skipped", ["route", "kind"]);
+  readonly bufferCorruptBytes = this.counter("cebridge_buffer_corrupt_bytes_total", "Bytes of a disk buffer skipped as torn or corrupted", ["route"]);
+  /** Live readings of every buffer, by route. */
+  readonly bufferProbes = new Map<string, () => BufferReading>();
+  readonly bufferEvents = this.bufferGauge("cebridge_buffer_events", "Events held in a route's buffer", (r) => r.events);
+  readonly bufferBytes = this.bufferGauge("cebridge_buffer_bytes", "Bytes held by a route's buffer (a disk buffer: its segment files)", (r) => r.bytes);
+  readonly bufferOldest = this.bufferGauge("cebridge_buffer_oldest_event_age_seconds", "Age of the oldest event held in a route's buffer", (r) => r.oldestAgeSeconds);
+
+  private bufferGauge(name: string, help: string, read: (r: BufferReading) => number): Gauge<string> {
+    const probes = this.bufferProbes;
+    return new Gauge({
+      name,
+      help,
+      labelNames: ["route", "type"],
+      registers: [this.registry],
+      collect() {
+        for (const [route, probe] of probes) {
+          const r = probe();
+          this.set({ route, type: r.type }, read(r));
+        }
+      },
+    });
+  }
 
   private counter(name: string, help: string, labelNames: string[]): Counter<string> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });

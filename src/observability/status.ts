@@ -40,6 +40,8 @@ export interface RouteState {
   readonly counters: RouteCounters;
   /** When this route (this definition of it) started: a reload that leaves it alone keeps it. */
   readonly since: string;
+  /** The route's buffer, when it has one: read when `/status` is asked. */
+  buffer?: { snapshot(): Record<string, unknown> };
 }
 
 /** A route's state; counters start at zero unless the counters of its earlier definition are passed. */

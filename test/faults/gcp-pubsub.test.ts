@@ -111,8 +111,17 @@ describe("faults - gcp_pubsub", { timeout: 150_000 }, () => {
   test("gcp_pubsub - a transient sink failure nacks the message, and it comes back and is delivered once", async () => {
     const em = await emulator();
     const n = freshTopic(em, "transient");
-    let refusals = 0;
-    const rx = await receiver({ status: (id) => (id === "gcpt-2" && refusals++ < 3 ? 503 : 200) });
+    // Refused for 800 ms from its first attempt: longer than the route's retry budget (200 ms), so
+    // the route gives up and nacks it, and shorter than the release delay (1 s) that precedes the
+    // nack, so the redelivery is accepted. A count of refusals would race the retry timing.
+    let firstAttempt: number | undefined;
+    const rx = await receiver({
+      status: (id) => {
+        if (id !== "gcpt-2") return 200;
+        firstAttempt ??= Date.now();
+        return Date.now() - firstAttempt < 800 ? 503 : 200;
+      },
+    });
     const sent = ids("gcpt", 5);
     preload(em, n, sent);
     const admin = `127.0.0.1:${await freePort()}`;

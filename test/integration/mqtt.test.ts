@@ -376,6 +376,33 @@ describe("mqtt connectors", { timeout: 90_000 }, () => {
     }
   });
 
+  it("mqtt source - QoS 0 with a blocking inbox (buffer when_full: block) stops reading instead of dropping, and keeps order", async () => {
+    const tag = uniqueTag();
+    const ctx = testContext();
+    const inbox = new FakeInbox({ capacity: 1, script: () => "hold", blocking: true });
+    const src = makeSource({ url: broker.url, topic: `zb/${tag}/#`, client_id: `zb-${tag}`, qos: 0 }, ctx);
+    await src.start(inbox);
+    try {
+      const events = sampleEvents(5, tag);
+      await publish(`zb/${tag}/e`, events, "binary", 5, 0);
+      await inbox.waitForOffers(1);
+      await sleep(200);
+      assert.equal(inbox.offers.length, 1, "the rest waits in the connection, not dropped");
+      for (let i = 1; i < 5; i++) {
+        inbox.releaseHeld();
+        await inbox.waitForOffers(i + 1);
+      }
+      inbox.releaseHeld();
+      assert.equal(ctx.dropped, 0);
+      assert.deepEqual(
+        inbox.offers.map((m) => m.events[0]!.attributes["id"]),
+        events.map((e) => e.attributes["id"]),
+      );
+    } finally {
+      await src.close();
+    }
+  });
+
   it("mqtt source - QoS 0 cannot pause: a full window drops and counts overflow", async () => {
     const tag = uniqueTag();
     const ctx = testContext();

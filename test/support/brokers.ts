@@ -189,3 +189,7 @@ export async function startMosquitto(): Promise<BrokerHandle> {
   );
   return startBroker({ name: "mosquitto", binary, args: ["-c", conf], port, url: `mqtt://127.0.0.1:${port}`, dir });
 }
+
+// RabbitMQ with AMQP 1.0 lives in its own file (its recipe differs: own epmd, process group, AMQP readiness).
+export { declareQueue, queueDepths, startRabbitMq } from "./rabbitmq.js";
+export type { RabbitHandle } from "./rabbitmq.js";

@@ -114,6 +114,8 @@ export interface ReceiverOptions {
   delayMs?: number;
   /** Status for a request (default 200). Only 2xx answers count as delivered. */
   status?: (id: string | undefined) => number;
+  /** Extra response headers for a request (e.g. `Retry-After` on a 503). */
+  headers?: (id: string | undefined, status: number) => Record<string, string>;
 }
 
 export interface Receiver {
@@ -172,7 +174,7 @@ export async function startReceiver(opts: ReceiverOptions = {}, port = 0): Promi
           if (res.destroyed) return;
           const status = opts.status ? opts.status(id) : 200;
           if (status >= 200 && status < 300 && id !== undefined) rx.tally.add(id);
-          res.writeHead(status, { "content-type": "text/plain" }).end(status >= 400 ? `refused ${id ?? "?"}` : "");
+          res.writeHead(status, { "content-type": "text/plain", ...opts.headers?.(id, status) }).end(status >= 400 ? `refused ${id ?? "?"}` : "");
         });
         req.on("close", () => {
           if (!req.complete) rx.active--;

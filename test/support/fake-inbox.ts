@@ -30,6 +30,8 @@ export interface FakeInboxOptions {
   settleDelayMs?: number;
   /** Identity of an offer, for `seen` counts (default: source + " " + id of its first event). */
   key?: (ev: CloudEvent) => string;
+  /** What `Inbox.blocking` says (a route buffer with `when_full: block`). */
+  blocking?: boolean;
 }
 
 export interface Settlement {
@@ -43,6 +45,7 @@ export interface Settlement {
  */
 export class FakeInbox implements Inbox {
   readonly capacity: number;
+  readonly blocking: boolean;
   accepting = true;
   /** The most events ever in flight at once. */
   maxInUse = 0;
@@ -68,6 +71,7 @@ export class FakeInbox implements Inbox {
 
   constructor(opts: FakeInboxOptions = {}) {
     this.capacity = opts.capacity ?? 64;
+    this.blocking = opts.blocking ?? false;
     this.script = opts.script ?? (() => DELIVERED_OUTCOME);
     this.settleDelayMs = opts.settleDelayMs ?? 0;
     this.keyOf = opts.key ?? ((ev) => `${String(ev.attributes["source"])} ${String(ev.attributes["id"])}`);

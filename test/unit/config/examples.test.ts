@@ -47,6 +47,8 @@ const EXPECTED: Readonly<Record<string, Expectation>> = {
   "config/examples/fan-out-with-filters.yaml": { warnings: [], secrets: [] },
   "config/examples/scale-out-jetstream.yaml": { warnings: [], secrets: ["/run/secrets/target-nats-token"] },
   "config/examples/pubsub-jetstream.yaml": { warnings: [], secrets: [] },
+  // QoS 0 and HTTP inputs, each with a disk buffer: nothing to warn about.
+  "config/examples/site-uplink-disk-buffer.yaml": { warnings: [], secrets: [] },
   "config/examples/azure-eventgrid.yaml": { warnings: [], secrets: ["/run/secrets/grid-webhook", "/run/secrets/grid-topic-key"] },
   "config/examples/eventbridge-bridge.yaml": { warnings: [], secrets: ["/run/secrets/aws-secret"] },
 };
@@ -151,6 +153,7 @@ const DOCS: readonly { readonly readme: string; readonly components: readonly (r
       ["aws_sqs", "sink"],
     ],
   },
+  { readme: "connectors/amqp/README.md", components: [["amqp", "source"], ["amqp", "sink"]] },
 ];
 
 interface Row {

@@ -58,7 +58,7 @@ routes:
         'c.yaml:3:21 error CFG_UNKNOWN_KEY sources.in.listn: unknown key "listn" (did you mean "listen"?); allowed: listen, path, max_body, max_depth, auth, allowed_origins, plain, retry_after, tls',
         'c.yaml:5:24 error CFG_UNKNOWN_KEY sinks.out.formt: unknown key "formt" (did you mean "format"?); allowed: format',
         'c.yaml:7:5 warning CFG_DELIVERY routes[0]: route has no dead_letter sink: events that fail permanently are logged, counted and rejected',
-        'c.yaml:7:37 error CFG_UNKNOWN_KEY routes[0].dead_letter_sink: unknown key "dead_letter_sink" (did you mean "dead_letter"?); allowed: name, from, to, filter, transform, max_in_flight, retry, timeout, dead_letter, max_deliveries, loop_prevention, max_hops, dedupe, ordering',
+        'c.yaml:7:37 error CFG_UNKNOWN_KEY routes[0].dead_letter_sink: unknown key "dead_letter_sink" (did you mean "dead_letter"?); allowed: name, from, to, filter, transform, max_in_flight, buffer, retry, timeout, dead_letter, max_deliveries, loop_prevention, max_hops, dedupe, ordering',
       ],
     );
   });

@@ -46,10 +46,10 @@ describe("NATS: message headers", () => {
     assert.equal(Object.hasOwn(decodeNatsMessage({ subject: "s", headers: [], payload: STRUCTURED }, opts), "trace"), false);
   });
   it("encode adds the W3C headers in both modes, next to the event's own encoding", () => {
-    const s = encodeNatsMessage(event, "structured", HOP);
+    const s = encodeNatsMessage(event, "structured", "json", HOP);
     assert.deepEqual(s.headers, [["Content-Type", "application/cloudevents+json; charset=utf-8"], ["traceparent", HOP.traceparent], ["tracestate", "a=1"]]);
     assert.equal(JSON.parse(Buffer.from(s.payload).toString()).traceparent, STARTING);
-    const b = encodeNatsMessage(event, "binary", HOP);
+    const b = encodeNatsMessage(event, "binary", "json", HOP);
     assert.deepEqual(b.headers.filter(([k]) => k.includes("trace")), [["ce-traceparent", STARTING], ["traceparent", HOP.traceparent], ["tracestate", "a=1"]]);
     assert.equal(encodeNatsMessage(event, "binary").headers.some(([k]) => k === "traceparent"), false);
   });
@@ -74,13 +74,13 @@ describe("MQTT 5: user properties", () => {
     assert.equal(decodeMqttMessage({ topic: "t", payload: STRUCTURED, protocolVersion: 4, userProperties: { traceparent: TP } }, opts).trace, undefined);
   });
   it("encode: the hop goes into the user properties in structured mode only", () => {
-    assert.deepEqual(encodeMqttMessage(event, "structured", 5, HOP).properties, {
+    assert.deepEqual(encodeMqttMessage(event, "structured", 5, "json", HOP).properties, {
       contentType: "application/cloudevents+json; charset=utf-8",
       userProperties: { traceparent: HOP.traceparent, tracestate: "a=1" },
     });
     // Binary: the user property traceparent is the event's own extension, unchanged.
-    assert.equal(encodeMqttMessage(event, "binary", 5, HOP).properties!.userProperties!["traceparent"], STARTING);
-    assert.equal(encodeMqttMessage(event, "binary", 5, HOP).properties!.userProperties!["tracestate"], undefined);
-    assert.equal(encodeMqttMessage(event, "structured", 4, HOP).properties, undefined);
+    assert.equal(encodeMqttMessage(event, "binary", 5, "json", HOP).properties!.userProperties!["traceparent"], STARTING);
+    assert.equal(encodeMqttMessage(event, "binary", 5, "json", HOP).properties!.userProperties!["tracestate"], undefined);
+    assert.equal(encodeMqttMessage(event, "structured", 4, "json", HOP).properties, undefined);
   });
 });

@@ -52,6 +52,8 @@ describe("reload plan", () => {
     ["a source's options change: restart with a new source", BASE.replace("b: { type: memory, queue: qb }", "b: { type: memory, queue: qb, batch: 3 }"), { a: "keep", b: "restart+source", c: "keep" }, {}],
     ["a route is removed: its sink too when nothing else uses it", BASE.replace("  - { name: ra, from: a, to: [s1], dead_letter: dlq }\n", ""), { a: "remove", b: "keep", c: "keep" }, { remove: ["dlq"] }],
     ["a route is renamed: switch (same source)", BASE.replace("name: rc,", "name: rc2,"), { a: "keep", b: "keep", c: "switch" }, {}],
+    // One directory has one owner: the old disk buffer closes before the new one opens and replays it.
+    ["a route with a disk buffer changes: restart, not switch", BASE.replace("to: [s2] }", "to: [s2], buffer: { type: disk, path: /tmp/x }, max_in_flight: 9 }"), { a: "keep", b: "keep", c: "restart" }, {}],
   ];
   for (const [what, next, pipelines, sinks] of cases) {
     test(`reload plan - ${what}`, () => {

@@ -4,7 +4,11 @@
  * on a route that did not change (nor on one whose route changed but whose source did not).
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, test } from "node:test";
+import { waitFor } from "../../support/wait.js";
 import { checkConfigText } from "../../../src/config/load.js";
 import type { BridgeConfig } from "../../../src/config/schema.js";
 import { silentLogger } from "../../../src/core/logger.js";
@@ -74,6 +78,25 @@ afterEach(() => {
 });
 
 describe("engine reload", () => {
+  test("engine reload - a route with a disk buffer restarts: the old buffer lets its directory go, the new one takes over, nothing is lost", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cebridge-reload-disk-"));
+    try {
+      const withDisk = (window: number) => BASE.replace("to: [sb], max_in_flight: 16 }", `to: [sb], max_in_flight: ${window}, buffer: { type: disk, path: "${dir}", fsync: interval } }`);
+      const { engine } = await startEngine(config(withDisk(16)));
+      let outcome;
+      const pending = await underLoad("qb", "d", 500, async () => {
+        outcome = await engine.reload(config(withDisk(8)));
+      });
+      // Settled once durable in the buffer; delivered afterwards, by whichever buffer holds them.
+      assert.ok((await Promise.all(pending)).every((o) => o.status === "delivered"));
+      assert.deepEqual(outcome!.routes, { keep: ["ra"], switch: [], restart: ["rb"], add: [], remove: [] });
+      await waitFor(() => new Set(idsOf("sb")).size >= 500, 10_000, () => `${new Set(idsOf("sb")).size} of 500 delivered`);
+      await engine.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("engine reload - an unchanged route is left alone while another is switched and a third added: none lost or duplicated", async () => {
     const { engine, board } = await startEngine(config(BASE));
     const sinceA = board.routes.get("ra")!.since;
