@@ -21,6 +21,7 @@ import { startAdminServer, type AdminServer } from "./observability/admin.js";
 import { createLogger, setLogLevel } from "./observability/log.js";
 import { Metrics } from "./observability/metrics.js";
 import { StatusBoard } from "./observability/status.js";
+import type { DeliveryTracer } from "./engine/tracer.js";
 import { REDRIVE_HELP, runRedrive, type RedriveArgs } from "./redrive/command.js";
 import { SubscriptionService, subscriptionsReloadProblem } from "./subscriptions/service.js";
 
@@ -69,6 +70,17 @@ async function run(file: string, watch: boolean): Promise<number> {
   const board = new StatusBoard();
   board.config = { file, generation: 1, loadedAt: new Date().toISOString(), reloading: false };
   board.redactor.setSecrets(secretValues(config, registry));
+  let tracer: DeliveryTracer | undefined;
+  if (config.engine.tracing.enabled) {
+    try {
+      // Loaded only when enabled: with tracing off no OpenTelemetry module is imported.
+      const { startOpenTelemetry } = await import("./observability/otel.js");
+      tracer = await startOpenTelemetry({ log, instanceId: config.engine.instance_id, version: version() });
+    } catch (err) {
+      log.error({ err, code: (err as { code?: string }).code }, "start-up failed: tracing");
+      return 1;
+    }
+  }
   let subscriptions: SubscriptionService | undefined;
   if (config.subscriptions) {
     try {
@@ -81,7 +93,13 @@ async function run(file: string, watch: boolean): Promise<number> {
     board.subscriptions = () => service.snapshot();
   }
   // The streams' virtual sinks run in the engine like any sink; lint never sees their type.
-  const engine = new Engine(config, { registry: subscriptions ? subscriptions.registry(builtinRegistry()) : registry, log, metrics, board });
+  const engine = new Engine(config, {
+    registry: subscriptions ? subscriptions.registry(builtinRegistry()) : registry,
+    log,
+    metrics,
+    board,
+    ...(tracer ? { tracer } : {}),
+  });
   let admin: AdminServer | undefined;
   let started!: () => void;
   const reloader = new Reloader({
@@ -115,6 +133,7 @@ async function run(file: string, watch: boolean): Promise<number> {
       engine
         .stop()
         .then(() => subscriptions?.stop(config.engine.shutdown_timeout))
+        .then(() => tracer?.shutdown().catch((err) => log.warn({ err }, "tracing: could not export the last spans")))
         .then(() => admin?.close())
         .then(
           () => resolve(0),
@@ -145,6 +164,7 @@ async function run(file: string, watch: boolean): Promise<number> {
     unwatch?.();
     await engine.stop(0).catch(() => undefined);
     await subscriptions?.stop(0).catch(() => undefined);
+    await tracer?.shutdown().catch(() => undefined);
     await admin?.close();
     return 1;
   }

@@ -22,6 +22,8 @@ import {
   protobufBatchEntrySize,
   STRUCTURED_JSON_CONTENT_TYPE,
 } from "../../src/cloudevents/index.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { traceHeaders } from "../../src/cloudevents/trace-fields.js";
 import { serializeStructured } from "../../src/cloudevents/json-format.js";
 import { BatchWriter, type BatchLimits } from "../../src/core/batch-writer.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
@@ -136,18 +138,22 @@ export function createHttpSink(cfg: Config, ctx: ConnectorContext): Sink {
       if (gate) await gate.open();
       ctx.setUp(true);
     },
-    write(event: CloudEvent, signal: AbortSignal) {
+    write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext) {
+      // A batch request carries many events, so no one hop context: batch mode writes none.
       if (jsonBatcher) return jsonBatcher.write(serializeStructured(event), signal);
       if (protobufBatcher) return protobufBatcher.write(encodeProtobuf(event), signal);
       if (cfg.mode === "structured") {
-        if (!protobuf) return post({ "content-type": STRUCTURED_JSON_CONTENT_TYPE }, serializeStructured(event), signal);
-        const out = formatStructured(event, "protobuf");
-        return post({ "content-type": out.contentType }, out.body, signal);
+        const out = protobuf ? formatStructured(event, "protobuf") : { contentType: STRUCTURED_JSON_CONTENT_TYPE, body: serializeStructured(event) };
+        const headers: OutgoingHttpHeaders = { "content-type": out.contentType };
+        if (trace !== undefined) for (const [name, value] of traceHeaders(trace)) headers[name] = value;
+        return post(headers, out.body, signal);
       }
       const { body, contentType } = binaryBody(event);
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of encodeCeHeaders(event, { prefix: "ce-", includeDatacontenttype: false })) headers[name] = value;
       if (contentType !== undefined) headers["content-type"] = contentType;
+      // The W3C headers carry the bridge's hop; ce-traceparent above is the event's starting trace.
+      if (trace !== undefined) for (const [name, value] of traceHeaders(trace)) headers[name] = value;
       return post(headers, body, signal);
     },
     async close() {

@@ -11,7 +11,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Static } from "@sinclair/typebox";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, EventValidationError, TooLargeError, asBridgeError } from "../../src/core/errors.js";
-import type { Inbox, Source } from "../../src/core/source.js";
+import type { Inbox, Received, Source } from "../../src/core/source.js";
 import {
   abuseProtectionHandshake,
   answerOutcome,
@@ -25,7 +25,7 @@ import {
   splitTarget,
   stopAccepting,
 } from "../../src/core/webhook-server.js";
-import { decodeRequest } from "./decode.js";
+import { decodeRequest, requestTrace } from "./decode.js";
 import type { httpSourceSchema } from "./definition.js";
 import { bearerMatches } from "./auth.js";
 
@@ -89,7 +89,9 @@ export function createHttpSource(cfg: Config, ctx: ConnectorContext): Source {
       fail(res, 413, "CEB_TOO_LARGE", `batch of ${events.length} events is larger than the route's window (${box.capacity})`);
       return;
     }
-    offerOrRefuse(box, { events, settle: (outcome) => answerOutcome(res, outcome, retryAfter) }, res, retryAfter);
+    const trace = requestTrace(req.headersDistinct);
+    const settle = (outcome: Parameters<Received["settle"]>[0]) => answerOutcome(res, outcome, retryAfter);
+    offerOrRefuse(box, trace === undefined ? { events, settle } : { events, trace, settle }, res, retryAfter);
   }
 
   return {

@@ -44,6 +44,8 @@ import {
   STRUCTURED_JSON_CONTENT_TYPE,
 } from "../../src/cloudevents/index.js";
 import type { Decoded } from "../../src/core/source.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { traceFromUserProperties, traceUserProperties } from "../../src/cloudevents/trace-fields.js";
 
 export type UserProperties = Readonly<Record<string, string | readonly string[]>>;
 
@@ -129,9 +131,19 @@ function metadataOf(msg: MqttInbound): Record<string, string> {
   return md;
 }
 
-/** Decodes one PUBLISH. Never throws: failures come back as an invalid-message event. */
-
+/**
+ * Decodes one PUBLISH, with the trace context of its `traceparent` / `tracestate` user properties
+ * (MQTT 5) as `trace`. In binary mode that property is also the event's extension, so both are
+ * the same value (see `cloudevents/trace-fields.ts`). Never throws: failures come back as an
+ * invalid-message event.
+ */
 export function decodeMqttMessage(msg: MqttInbound, opts: MqttInboundOptions): Decoded {
+  const decoded = decodeEvent(msg, opts);
+  const trace = msg.protocolVersion === 5 ? traceFromUserProperties(msg.userProperties) : undefined;
+  return trace === undefined ? decoded : { ...decoded, trace };
+}
+
+function decodeEvent(msg: MqttInbound, opts: MqttInboundOptions): Decoded {
   try {
     if (opts.maxPayload !== undefined && msg.payload.byteLength > opts.maxPayload) {
       throw new TooLargeError(`payload of ${msg.payload.byteLength} bytes is over max_payload ${opts.maxPayload}`);
@@ -172,16 +184,18 @@ function asBuffer(b: Uint8Array): Buffer {
 
 /**
  * Encodes an event for publishing. Protocol 4 always uses structured mode in JSON (a reader has no
- * Content Type to tell formats apart). Throws `FormatError`.
+ * Content Type to tell formats apart). The hop context `trace` goes into the `traceparent` /
+ * `tracestate` user properties in MQTT 5 structured mode only: in binary mode those properties are
+ * the event's own extension attributes, which pass unchanged, and 3.1.1 has no properties.
+ * Throws `FormatError`.
  */
-export function encodeMqttMessage(ev: CloudEvent, mode: MqttMode, protocolVersion: 4 | 5, format: EventFormat = "json"): MqttOutbound {
+export function encodeMqttMessage(ev: CloudEvent, mode: MqttMode, protocolVersion: 4 | 5, format: EventFormat = "json", trace?: TraceContext): MqttOutbound {
   if (protocolVersion === 4) return { payload: Buffer.from(serializeStructured(ev), "utf8") };
   if (mode === "structured") {
-    if (format === "json") {
-      return { payload: Buffer.from(serializeStructured(ev), "utf8"), properties: { contentType: STRUCTURED_CONTENT_TYPE } };
-    }
-    const out = formatStructured(ev, format);
-    return { payload: asBuffer(out.body), properties: { contentType: out.contentType } };
+    const out = format === "json" ? { body: Buffer.from(serializeStructured(ev), "utf8"), contentType: STRUCTURED_CONTENT_TYPE } : formatStructured(ev, format);
+    const properties: NonNullable<MqttOutbound["properties"]> = { contentType: out.contentType };
+    if (trace !== undefined) properties.userProperties = traceUserProperties(trace);
+    return { payload: asBuffer(out.body), properties };
   }
   const { body, contentType } = binaryBody(ev);
   const userProperties: Record<string, string> = {};

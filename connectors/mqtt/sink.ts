@@ -5,7 +5,7 @@
  * queueing in the client (bounded memory; the engine retries with backoff).
  */
 import { connect, type IClientPublishOptions, type MqttClient } from "mqtt";
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import { abortError } from "../../src/core/abort.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, ConnectError, NotConnectedError, SinkError, asBridgeError } from "../../src/core/errors.js";
@@ -75,14 +75,14 @@ class MqttSink implements Sink {
     await first;
   }
 
-  async write(event: CloudEvent, signal: AbortSignal): Promise<void> {
+  async write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     const client = this.client;
     if (this.closed || !client || !client.connected) throw new NotConnectedError("MQTT is not connected");
     if (signal.aborted) throw abortError(signal);
     const topic = this.tpl.render(event);
     let out;
     try {
-      out = encodeMqttMessage(event, this.mode, this.version, this.cfg.format ?? "json");
+      out = encodeMqttMessage(event, this.mode, this.version, this.cfg.format ?? "json", trace);
     } catch (err) {
       throw new SinkError(`cannot encode the event: ${asBridgeError(err).message}`, false, { cause: err });
     }

@@ -188,7 +188,7 @@ class SourceConnection {
 
     if (packet.qos === 0) {
       if (this.stopping.aborted) return done();
-      const received: Received = { events, ...invalid, settle() {} };
+      const received: Received = { events, ...invalid, trace: decoded.trace, settle() {} };
       if (this.inbox.offer(received)) return done();
       if (!this.inbox.blocking) {
         this.ctx.countDropped("overflow");
@@ -219,6 +219,7 @@ class SourceConnection {
           const received: Received = {
             events,
             ...invalid,
+            trace: decoded.trace,
             settle: (outcome) => {
               if (settled) return;
               settled = true;

@@ -4,7 +4,7 @@
  * socket write). While disconnected, writes fail with `NotConnectedError` instead of piling up in the
  * client's reconnect buffer, so memory stays bounded and the engine retries.
  */
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, NotConnectedError, SinkError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
@@ -37,12 +37,12 @@ class CoreNatsSink implements Sink {
     await this.link.open();
   }
 
-  async write(event: CloudEvent, signal: AbortSignal): Promise<void> {
+  async write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     if (signal.aborted) throw abortError(signal);
     const nc = this.link?.connection;
     if (!nc || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
-    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json");
+    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace);
     // Publishes of one event-loop turn go out in one socket write (see TurnQueue).
     return new Promise((resolve, reject) => {
       this.turn.push(() => {

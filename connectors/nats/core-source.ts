@@ -55,6 +55,7 @@ class CoreNatsSource implements Source {
     const received: Received = {
       events: [decoded.event],
       ...(decoded.invalid ? { invalid: decoded.invalid } : {}),
+      trace: decoded.trace,
       settle() {
         // Core NATS has no acknowledgement: nothing to do.
       },

@@ -6,7 +6,7 @@
  */
 import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import { errors as natsErrors, nanos, type NatsConnection } from "@nats-io/nats-core";
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, NotConnectedError, SinkError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
@@ -87,13 +87,13 @@ class JetStreamSink implements Sink {
     await this.link.open();
   }
 
-  async write(event: CloudEvent, signal: AbortSignal): Promise<void> {
+  async write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     if (signal.aborted) throw abortError(signal);
     const nc = this.link?.connection;
     const js = this.js;
     if (!nc || !js || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
-    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json");
+    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace);
     const options = {
       headers: p.headers,
       msgID: msgIdFor(event),

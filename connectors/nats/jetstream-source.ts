@@ -176,6 +176,7 @@ class JetStreamSource implements Source {
       events: [decoded.event],
       ...(decoded.invalid ? { invalid: decoded.invalid } : {}),
       deliveryCount: info.deliveryCount,
+      trace: decoded.trace,
       settle: (outcome) => {
         if (settled) return;
         settled = true;

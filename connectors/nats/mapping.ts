@@ -44,6 +44,8 @@ import {
   STRUCTURED_JSON_CONTENT_TYPE,
 } from "../../src/cloudevents/index.js";
 import type { Decoded } from "../../src/core/source.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { traceFromHeaders, traceHeaders } from "../../src/cloudevents/trace-fields.js";
 
 /** One header value per entry; a header with several values appears several times. */
 export type HeaderEntries = readonly (readonly [name: string, value: string])[];
@@ -159,9 +161,34 @@ function plainEvent(msg: NatsInbound, opts: InboundOptions, source: string): Clo
   return validateEvent(hasData ? { attributes, data: { kind: "bytes", bytes: msg.payload } } : { attributes });
 }
 
-/** Decodes one received message. Never throws: failures come back as an invalid-message event. */
+/**
+ * The W3C trace context in the message's `traceparent` / `tracestate` headers (any case): the
+ * previous hop. A repeated `traceparent` is ignored.
+ */
+export function natsTrace(headers: HeaderEntries): TraceContext | undefined {
+  if (headers.length === 0) return undefined;
+  return traceFromHeaders((name) => {
+    let found: string | undefined;
+    for (const [k, v] of headers) {
+      if (k.length !== name.length || lc(k) !== name) continue;
+      if (found !== undefined) return name === "traceparent" ? undefined : `${found},${v}`;
+      found = v;
+    }
+    return found;
+  });
+}
 
+/**
+ * Decodes one received message, with the transport trace context (`natsTrace`) as `trace`.
+ * Never throws: failures come back as an invalid-message event.
+ */
 export function decodeNatsMessage(msg: NatsInbound, opts: InboundOptions): Decoded {
+  const decoded = decodeEvent(msg, opts);
+  const trace = natsTrace(msg.headers);
+  return trace === undefined ? decoded : { ...decoded, trace };
+}
+
+function decodeEvent(msg: NatsInbound, opts: InboundOptions): Decoded {
   const source = renderPlainSource(opts.plainSource, { server: opts.server, subject: msg.subject, stream: msg.jetstream?.stream });
   try {
     if (opts.maxPayload !== undefined && msg.payload.byteLength > opts.maxPayload) {
@@ -201,10 +228,18 @@ export interface NatsOutbound {
 export type NatsMode = "structured" | "binary";
 
 /**
- * Encodes an event for publishing; `format` is the event format of structured mode. Throws
- * `FormatError` when JSON data cannot be serialized.
+ * Encodes an event for publishing; `format` is the event format of structured mode. The hop
+ * context `trace` (when given) goes in the W3C `traceparent` / `tracestate` headers, in both modes
+ * (binary mode's `ce-traceparent` is the event's own extension). Throws `FormatError` when JSON data
+ * cannot be serialized.
  */
-export function encodeNatsMessage(ev: CloudEvent, mode: NatsMode, format: EventFormat = "json"): NatsOutbound {
+export function encodeNatsMessage(ev: CloudEvent, mode: NatsMode, format: EventFormat = "json", trace?: TraceContext): NatsOutbound {
+  const out = encodeEvent(ev, mode, format);
+  if (trace !== undefined) out.headers.push(...traceHeaders(trace));
+  return out;
+}
+
+function encodeEvent(ev: CloudEvent, mode: NatsMode, format: EventFormat): NatsOutbound {
   if (mode === "structured") {
     const out = formatStructured(ev, format);
     return { headers: [["Content-Type", out.contentType]], payload: out.body };

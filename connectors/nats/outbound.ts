@@ -2,7 +2,7 @@
  * Shared sink-side helpers: subject template, encoding with limits, nats.js headers.
  */
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/nats-core";
-import type { CloudEvent, EventFormat } from "../../src/cloudevents/index.js";
+import type { CloudEvent, EventFormat, TraceContext } from "../../src/cloudevents/index.js";
 import { SinkError, asBridgeError } from "../../src/core/errors.js";
 import { compileTemplate, type Template } from "../../src/core/template.js";
 import { encodeNatsMessage, type NatsMode } from "./mapping.js";
@@ -22,11 +22,18 @@ export interface Prepared {
  * Renders the subject and encodes the event. Throws `TemplateError` (missing attribute) or a
  * permanent `SinkError` (unserializable data, over `maxPayload`).
  */
-export function prepare(ev: CloudEvent, tpl: Template, mode: NatsMode, maxPayload: number | undefined, format: EventFormat = "json"): Prepared {
+export function prepare(
+  ev: CloudEvent,
+  tpl: Template,
+  mode: NatsMode,
+  maxPayload: number | undefined,
+  format: EventFormat = "json",
+  trace?: TraceContext,
+): Prepared {
   const subject = tpl.render(ev);
   let out;
   try {
-    out = encodeNatsMessage(ev, mode, format);
+    out = encodeNatsMessage(ev, mode, format, trace);
   } catch (err) {
     const e = asBridgeError(err);
     throw new SinkError(`cannot encode the event: ${e.message}`, false, { cause: err });

@@ -71,3 +71,30 @@ export { exactInstant, exactMillis, formatInstant, parseInstant } from "./timest
 export type { Instant } from "./timestamp.js";
 export { nanosToRfc3339 } from "./time.js";
 export { escapeExtensionName } from "./extension-name.js";
+export {
+  eventTraceContext,
+  formatTraceparent,
+  hopParent,
+  ownHop,
+  parseTraceparent,
+  traceContextOf,
+  TRACEPARENT,
+  TRACESTATE,
+  validTracestate,
+  withTraceExtension,
+} from "./trace-context.js";
+export type { TraceContext, Traceparent } from "./trace-context.js";
+export {
+  PUBSUB_TRACE_ATTRIBUTES,
+  toXRay,
+  traceAttributes,
+  traceFromAttributes,
+  traceFromHeaders,
+  traceFromUserProperties,
+  traceFromXRay,
+  traceHeaders,
+  traceUserProperties,
+  TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
+} from "./trace-fields.js";
+export type { TraceAttributeNames, UserPropertyMap } from "./trace-fields.js";

@@ -37,6 +37,15 @@ export const EngineSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    tracing: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description: "OpenTelemetry spans per delivery, exported as the standard OTEL_* variables say (OTLP over HTTP by default)",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

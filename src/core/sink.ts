@@ -1,4 +1,5 @@
 import type { CloudEvent } from "../cloudevents/event.js";
+import type { TraceContext } from "../cloudevents/trace-context.js";
 
 /**
  * `confirmed`: `write` resolves only after the remote durably accepted the event.
@@ -20,8 +21,12 @@ export interface Sink {
    * `TemplateError` when a subject/topic template cannot be filled. Must stop promptly and reject
    * when `signal` aborts (the engine's per-write deadline and shutdown). Called concurrently, up to
    * the route's window; sinks that batch group concurrent writes and settle each one separately.
+   *
+   * `trace` is the context of the bridge's own hop for this write (DESIGN §7): write it into the
+   * transport's native trace field with `cloudevents/trace-fields.ts`, beside the event's own
+   * encoding (which carries the distributed-tracing extension unchanged). `undefined`: write none.
    */
-  write(event: CloudEvent, signal: AbortSignal): Promise<void>;
+  write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void>;
   /** Flushes what it can and releases every resource. Idempotent. */
   close(): Promise<void>;
 }

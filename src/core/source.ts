@@ -1,4 +1,5 @@
 import type { CloudEvent } from "../cloudevents/event.js";
+import type { TraceContext } from "../cloudevents/trace-context.js";
 import type { BridgeError } from "./errors.js";
 import type { Outcome } from "./outcome.js";
 
@@ -21,6 +22,13 @@ export interface Received {
   readonly invalid?: BridgeError;
   /** How many times the source has delivered this message, 1 on first delivery, where it knows. */
   readonly deliveryCount?: number;
+  /**
+   * The trace context the native message carried in its transport's own trace field (W3C
+   * `traceparent` header, MQTT 5 user property, X-Ray header, ...; see `cloudevents/trace-fields.ts`),
+   * when present and valid. The engine adds the distributed-tracing extension from it to events
+   * that lack one and parents the delivery on it. Leave unset when the transport has none.
+   */
+  readonly trace?: TraceContext;
   /** Applies the outcome natively. Called exactly once; must not throw (log failures instead). */
   settle(outcome: Outcome): void;
 }
@@ -33,6 +41,8 @@ export interface Received {
 export interface Decoded {
   readonly event: CloudEvent;
   readonly invalid?: BridgeError;
+  /** The transport's trace context, for `Received.trace`. */
+  readonly trace?: TraceContext;
 }
 
 /**

@@ -4,6 +4,7 @@
  * because another one flapped.
  */
 import type { CloudEvent } from "../cloudevents/event.js";
+import type { TraceContext } from "../cloudevents/trace-context.js";
 import { asBridgeError, BridgeError, SinkError } from "../core/errors.js";
 import type { Sink } from "../core/sink.js";
 import { sleep } from "../core/sleep.js";
@@ -25,10 +26,11 @@ export interface WriteOptions {
   readonly onRetry?: (error: BridgeError, attempt: number) => void;
 }
 
-export async function writeWithRetry(sink: Sink, event: CloudEvent, opts: WriteOptions): Promise<WriteResult> {
+/** `trace`: the hop context each attempt writes natively (see `Sink.write`). */
+export async function writeWithRetry(sink: Sink, event: CloudEvent, opts: WriteOptions, trace?: TraceContext): Promise<WriteResult> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
-    const error = await attemptOnce(sink, event, opts);
+    const error = await attemptOnce(sink, event, opts, trace);
     if (error === undefined) return { ok: true, attempts: attempt };
     if (!error.retryable) return { ok: false, final: true, error, attempts: attempt };
     const retryAfterMs = error instanceof SinkError ? error.retryAfterMs : undefined;
@@ -41,10 +43,10 @@ export async function writeWithRetry(sink: Sink, event: CloudEvent, opts: WriteO
   }
 }
 
-async function attemptOnce(sink: Sink, event: CloudEvent, opts: WriteOptions): Promise<BridgeError | undefined> {
+async function attemptOnce(sink: Sink, event: CloudEvent, opts: WriteOptions, trace: TraceContext | undefined): Promise<BridgeError | undefined> {
   const slot = opts.deadlines.start();
   try {
-    await sink.write(event, slot.controller.signal);
+    await sink.write(event, slot.controller.signal, trace);
     return undefined;
   } catch (err) {
     if (slot.timedOut) {

@@ -29,12 +29,15 @@ import { holdInbox, InboxSwitch } from "./inbox-switch.js";
 import { buildRoute, inletOf, type Inlet, type Pipeline } from "./pipeline.js";
 import { planReload, routeSinks, type PipelineChange, type ReloadPlan } from "./reload-plan.js";
 import { RouteStats } from "./route-stats.js";
+import type { DeliveryTracer } from "./tracer.js";
 
 export interface EngineDeps {
   readonly registry: Registry;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly board: StatusBoard;
+  /** Records spans per delivery when tracing is on. */
+  readonly tracer?: DeliveryTracer;
 }
 
 /** What a reload did. `failed`: nothing changed (a new sink could not open) or the daemon is stopping. */
@@ -337,7 +340,13 @@ export class Engine {
 
   private routeDeps(rc: RouteConfig, config: BridgeConfig) {
     const { metrics, log, board } = this.deps;
-    return { sinks: this.sinks, metrics, log: recordingLogger(log.child({ route: rc.name }), `route:${rc.name}`, board), instanceId: config.engine.instance_id };
+    return {
+      sinks: this.sinks,
+      metrics,
+      log: recordingLogger(log.child({ route: rc.name }), `route:${rc.name}`, board),
+      instanceId: config.engine.instance_id,
+      ...(this.deps.tracer ? { tracer: this.deps.tracer } : {}),
+    };
   }
 
   /** Stats for a route; a name that already has counters keeps them (its metrics continue too). */

@@ -21,6 +21,7 @@ import { KeyedSequencer } from "./ordering.js";
 import { deepEqual } from "./reload-plan.js";
 import { Route } from "./route.js";
 import type { RouteStats } from "./route-stats.js";
+import type { DeliveryTracer } from "./tracer.js";
 import { compileTransform } from "./transform.js";
 
 export interface Pipeline {
@@ -61,6 +62,8 @@ export interface RouteDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly instanceId: string;
+  /** Records spans per delivery when tracing is on. */
+  readonly tracer?: DeliveryTracer;
 }
 
 /**
@@ -103,6 +106,7 @@ export function buildRoute(
       instanceId: deps.instanceId,
       ...(dedupe ? { dedupe } : {}),
       ...(ordering ? { ordering } : {}),
+      ...(deps.tracer ? { tracer: deps.tracer } : {}),
     },
     stats,
     deps.log,

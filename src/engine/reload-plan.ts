@@ -85,6 +85,8 @@ export function planReload(prev: BridgeConfig, next: BridgeConfig): ReloadPlan {
   const needsRestart: string[] = [];
   if (prev.engine.admin.listen !== next.engine.admin.listen) needsRestart.push("engine.admin.listen");
   if (prev.engine.log.format !== next.engine.log.format) needsRestart.push("engine.log.format");
+  // The OpenTelemetry SDK starts once, with the daemon.
+  if (prev.engine.tracing.enabled !== next.engine.tracing.enabled) needsRestart.push("engine.tracing.enabled");
 
   const unchanged = pipelines.every((p) => p.change === "keep") && sinks.replace.length + sinks.add.length + sinks.remove.length === 0;
   return { pipelines, sinks, needsRestart, unchanged };

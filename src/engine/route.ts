@@ -8,6 +8,7 @@
  * fails, the message is released rather than acked, so nothing is silently dropped.
  */
 import type { CloudEvent } from "../cloudevents/event.js";
+import { hopParent, withTraceExtension, type TraceContext } from "../cloudevents/trace-context.js";
 import { BridgeError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { DELIVERED, worse, type Outcome } from "../core/outcome.js";
@@ -16,11 +17,12 @@ import type { Inbox, Received, Reservation } from "../core/source.js";
 import { deadLetterEvent } from "./dead-letter.js";
 import type { Deduper } from "./dedupe.js";
 import { Deadlines } from "./deadlines.js";
-import { writeWithRetry, type WriteOptions } from "./deliver.js";
+import { writeWithRetry, type WriteOptions, type WriteResult } from "./deliver.js";
 import { loopVerdict, withLoopMarkers } from "./loop.js";
 import type { KeyedSequencer } from "./ordering.js";
 import { judge } from "./results.js";
 import type { RouteStats } from "./route-stats.js";
+import type { DeliverySpan, DeliveryTracer } from "./tracer.js";
 import type { Transform } from "./transform.js";
 import { Window } from "./window.js";
 
@@ -43,6 +45,19 @@ export interface RouteSetup {
   readonly dedupe?: Deduper;
   /** Keeps events of one `partitionkey` in order (route `ordering: partitionkey`). */
   readonly ordering?: KeyedSequencer;
+  /** Records a span per delivery (`engine.tracing.enabled`); absent: no spans. */
+  readonly tracer?: DeliveryTracer;
+}
+
+/**
+ * Trace state of one event's delivery, present only when the message arrived with a transport
+ * trace context or spans are recorded; untraced deliveries carry `undefined` and skip all of it.
+ */
+interface Hop {
+  /** The transport context the message arrived with. */
+  readonly transport: TraceContext | undefined;
+  span?: DeliverySpan;
+  filtered?: boolean;
 }
 
 export class Route implements Inbox {
@@ -151,13 +166,28 @@ export class Route implements Inbox {
   }
 
   private async deliverAll(msg: Received): Promise<Outcome> {
+    // The one tracing test on the hot path: a message without a transport trace context on a
+    // route without a tracer takes the untraced path below.
+    if (msg.trace !== undefined || this.setup.tracer !== undefined) return this.deliverAllTraced(msg);
     if (msg.events.length === 1) return this.deliverOne(msg.events[0]!, msg.deliveryCount);
     const outcomes = await Promise.all(msg.events.map((e) => this.deliverOne(e, msg.deliveryCount)));
     return outcomes.reduce(worse, DELIVERED);
   }
 
+  /**
+   * Each event gets the distributed-tracing extension from the transport context when it has none
+   * (so filters, sinks and dead letters see it), and its own `Hop`.
+   */
+  private async deliverAllTraced(msg: Received): Promise<Outcome> {
+    const transport = msg.trace;
+    const one = (e: CloudEvent) => this.deliverOne(withTraceExtension(e, transport), msg.deliveryCount, { transport });
+    if (msg.events.length === 1) return one(msg.events[0]!);
+    const outcomes = await Promise.all(msg.events.map(one));
+    return outcomes.reduce(worse, DELIVERED);
+  }
+
   /** Loop check, then deduplication and ordering around the actual delivery. */
-  private async deliverOne(event: CloudEvent, deliveryCount: number | undefined): Promise<Outcome> {
+  private async deliverOne(event: CloudEvent, deliveryCount: number | undefined, hop?: Hop): Promise<Outcome> {
     const s = this.setup;
     if (s.loopPrevention) {
       const verdict = loopVerdict(event, s.instanceId, s.maxHops);
@@ -167,20 +197,43 @@ export class Route implements Inbox {
         return DELIVERED;
       }
     }
-    const ordered = s.ordering
-      ? () => s.ordering!.run(event, () => this.deliverEvent(event, deliveryCount))
-      : () => this.deliverEvent(event, deliveryCount);
+    const deliver = hop === undefined ? () => this.deliverEvent(event, deliveryCount) : () => this.deliverSpanned(event, deliveryCount, hop);
+    const ordered = s.ordering ? () => s.ordering!.run(event, deliver) : deliver;
     if (!s.dedupe) return ordered();
     const { outcome, duplicate } = await s.dedupe.run(event, ordered);
     if (duplicate) this.stats.dropped("dedupe");
     return outcome;
   }
 
+  /** `deliverEvent` inside the delivery's span, when spans are recorded. */
+  private async deliverSpanned(event: CloudEvent, deliveryCount: number | undefined, hop: Hop): Promise<Outcome> {
+    const s = this.setup;
+    if (s.tracer === undefined) return this.deliverEvent(event, deliveryCount, hop);
+    const span = (hop.span = s.tracer.begin(s.name, s.sourceId, event, hopParent(hop.transport, event)));
+    let outcome: Outcome | undefined;
+    try {
+      outcome = await this.deliverEvent(event, deliveryCount, hop);
+      return outcome;
+    } finally {
+      span.end(hop.filtered ? "filtered" : (outcome ?? { status: "errored", error: new BridgeError("CEB_INTERNAL", "delivery threw", true), release: "retries_spent" }));
+    }
+  }
+
+  /** One sink's write: inside a send span when spans are recorded, else forwarding the transport context. */
+  private write(i: number, out: CloudEvent, hop: Hop | undefined): Promise<WriteResult> {
+    const { id, sink } = this.setup.sinks[i]!;
+    const opts = this.sinkWrites[i]!;
+    if (hop === undefined) return writeWithRetry(sink, out, opts);
+    if (hop.span === undefined) return writeWithRetry(sink, out, opts, hop.transport);
+    return hop.span.send(id, (ctx) => writeWithRetry(sink, out, opts, ctx));
+  }
+
   /** Filter, transform, fan out to every sink, and fold the results. */
-  private async deliverEvent(event: CloudEvent, deliveryCount: number | undefined): Promise<Outcome> {
+  private async deliverEvent(event: CloudEvent, deliveryCount: number | undefined, hop?: Hop): Promise<Outcome> {
     const s = this.setup;
     if (s.filter && !s.filter(event)) {
       this.stats.filtered();
+      if (hop !== undefined) hop.filtered = true;
       return DELIVERED;
     }
     let out = event;
@@ -193,10 +246,7 @@ export class Route implements Inbox {
     }
     if (s.loopPrevention) out = withLoopMarkers(out, s.instanceId);
 
-    const results =
-      s.sinks.length === 1
-        ? [await writeWithRetry(s.sinks[0]!.sink, out, this.sinkWrites[0]!)]
-        : await Promise.all(s.sinks.map(({ sink }, i) => writeWithRetry(sink, out, this.sinkWrites[i]!)));
+    const results = s.sinks.length === 1 ? [await this.write(0, out, hop)] : await Promise.all(s.sinks.map((_, i) => this.write(i, out, hop)));
 
     let outcome: Outcome = DELIVERED;
     const shutdown = this.hardStop.signal.aborted ? (this.hardStop.signal.reason as BridgeError) : undefined;

@@ -159,6 +159,28 @@ describe("engine buffer - disk", () => {
     await again.shutdown();
   });
 
+  test("buffer disk - a message's transport trace context is kept as the event's tracing extension", async () => {
+    const sink = gatedSink();
+    const write = sink.write.bind(sink);
+    const seen: CloudEvent[] = [];
+    sink.write = (e, signal, trace) => {
+      seen.push(e);
+      return write(e, signal, trace);
+    };
+    const r = await rig(newDir(), { sink });
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const own = "00-11111111111111111111111111111111-2222222222222222-01";
+    assert.equal(r.buffer.offer({ events: [ev("t1")], trace: { traceparent, tracestate: "v=1" }, settle: () => {} }), true);
+    assert.equal(r.buffer.offer({ events: [ev("t2", { traceparent: own })], trace: { traceparent }, settle: () => {} }), true);
+    sink.letThrough();
+    await waitFor(() => seen.length >= 2, 5_000);
+    const byId = new Map(seen.map((e) => [e.attributes["id"], e.attributes]));
+    assert.equal(byId.get("t1")!["traceparent"], traceparent);
+    assert.equal(byId.get("t1")!["tracestate"], "v=1");
+    assert.equal(byId.get("t2")!["traceparent"], own, "an event's own extension is never replaced");
+    await r.shutdown();
+  });
+
   test("buffer disk - restart: what a previous run left is replayed first, in order, then the new events", async () => {
     const dir = newDir();
     const first = await rig(dir, { fsync: "interval" });

@@ -71,6 +71,12 @@ describe("reload plan", () => {
     assert.deepEqual(c.needsRestart, ["engine.admin.listen"]);
   });
 
+  test("reload plan - turning tracing on or off needs a restart, and changes no route", () => {
+    const c = changes(BASE, BASE, `instance_id: t, admin: { listen: "127.0.0.1:9000" }, tracing: { enabled: true }`);
+    assert.deepEqual(c.needsRestart, ["engine.tracing.enabled"]);
+    assert.deepEqual(c.pipelines, { a: "keep", b: "keep", c: "keep" });
+  });
+
   test("reload plan - a source that feeds a route only in the new config is added", () => {
     const c = changes(BASE.replace("  - { name: rc, from: c, to: [s2] }\n", ""), BASE);
     assert.deepEqual(c.pipelines, { a: "keep", b: "keep", c: "add" });

@@ -21,6 +21,7 @@ import { Pump } from "../pump.js";
 import { Room } from "../room.js";
 import type { BufferStats } from "../stats.js";
 import type { BufferedRoute, RouteBuffer } from "../types.js";
+import { withTraceExtension } from "../../../cloudevents/trace-context.js";
 import { decodeEvent, encodeEvent, type StoredEvent } from "./codec.js";
 import { SegmentLog, type AppendEntry, type LogRecord } from "./log.js";
 import { HEADER_BYTES } from "./record.js";
@@ -181,7 +182,9 @@ export class DiskBuffer implements RouteBuffer {
     const n = msg.events.length;
     const entries: AppendEntry<StoredEvent>[] = [];
     let bytes = 0;
-    for (const event of msg.events) {
+    for (const received of msg.events) {
+      // The transport's trace context does not outlive the message; the extension it implies does.
+      const event = withTraceExtension(received, msg.trace);
       const payload = encodeEvent(event, msg.invalid);
       bytes += HEADER_BYTES + payload.length;
       entries.push({ payload, value: msg.invalid ? { event, invalid: msg.invalid } : { event } });
