@@ -17,11 +17,12 @@
  *
  * | transport | native field | functions |
  * |---|---|---|
- * | HTTP (request headers), NATS and JetStream (message headers), Event Grid publish (HTTP headers) | `traceparent`, `tracestate` | `traceFromHeaders`, `traceHeaders` |
+ * | HTTP (request headers; also the Event Grid webhook source's requests), NATS and JetStream (message headers) | `traceparent`, `tracestate` | `traceFromHeaders`, `traceHeaders` |
  * | MQTT 5 | user properties `traceparent`, `tracestate` | `traceFromUserProperties`, `traceUserProperties` |
  * | AWS SQS `AWSTraceHeader` system attribute, EventBridge `TraceHeader` | X-Ray `Root=1-…;Parent=…;Sampled=…` | `traceFromXRay`, `toXRay` |
  * | Google Pub/Sub | attributes `googclient_traceparent`, `googclient_tracestate` (what the Pub/Sub client library's OpenTelemetry integration reads and writes) | `traceFromAttributes`, `traceAttributes` with `PUBSUB_TRACE_ATTRIBUTES` |
- * | Azure Event Grid events (push and pull) | the CloudEvent's own `traceparent` / `tracestate` extension; no separate per-event field | — |
+ * | AMQP 1.0 | application properties `traceparent`, `tracestate` (strings); read from the message annotations first (W3C "Trace Context: AMQP protocol" draft) | `traceFromAmqp`, `traceApplicationProperties` |
+ * | Azure Event Grid events (publish, and both deliveries' events) | the CloudEvent's own `traceparent` / `tracestate` extension; no separate per-event field (a publish request carries a batch) | — |
  *
  * Two transports make the native field and the event's own encoding the same thing, and there the
  * binding wins, so that a reader rebuilds the event exactly:
@@ -99,10 +100,12 @@ export function traceAttributes(ctx: TraceContext, names: TraceAttributeNames): 
  * The X-Ray trace header for `ctx`: `Root=1-{first 8 hex of the trace id}-{other 24};Parent={span
  * id};Sampled={0|1}`. Lossless for the ids (the split is where X-Ray puts its epoch field); X-Ray
  * itself may refuse a root whose first 8 digits are not a recent epoch second, which matters only
- * to the X-Ray service, not to carrying the context across SQS or EventBridge.
+ * to the X-Ray service, not to carrying the context across SQS or EventBridge. `undefined` when
+ * `ctx.traceparent` is not a valid one (a sink then writes no header rather than a broken one).
  */
-export function toXRay(ctx: TraceContext): string {
-  const p = parseTraceparent(ctx.traceparent)!;
+export function toXRay(ctx: TraceContext): string | undefined {
+  const p = parseTraceparent(ctx.traceparent);
+  if (p === undefined) return undefined;
   return `Root=1-${p.traceId.slice(0, 8)}-${p.traceId.slice(8)};Parent=${p.spanId};Sampled=${p.flags & 1}`;
 }
 
@@ -128,4 +131,47 @@ export function traceFromXRay(header: string | undefined): TraceContext | undefi
   const m = root !== undefined ? /^1-([0-9a-f]{8})-([0-9a-f]{24})$/.exec(root) : null;
   if (!m || parent === undefined || !/^[0-9a-f]{16}$/.test(parent)) return undefined;
   return traceContextOf(formatTraceparent(m[1]! + m[2]!, parent, sampled), undefined);
+}
+
+/**
+ * The trace context of an AMQP 1.0 message. The W3C "Trace Context: AMQP protocol" draft has the
+ * publisher put `traceparent` / `tracestate` in the application properties and lets middleware
+ * annotate in the message annotations, which a reader consults first: so the annotations win when
+ * they hold a valid `traceparent`. A `traceparent` may be the usual string or the draft's binary
+ * form (`traceparentFromBinary`); `tracestate` is a string. Anything else gives `undefined`.
+ */
+export function traceFromAmqp(
+  annotations: Readonly<Record<string, unknown>> | undefined,
+  applicationProperties: Readonly<Record<string, unknown>> | undefined,
+): TraceContext | undefined {
+  return amqpSection(annotations) ?? amqpSection(applicationProperties);
+}
+
+function amqpSection(section: Readonly<Record<string, unknown>> | undefined): TraceContext | undefined {
+  if (section === undefined) return undefined;
+  const tp = section[TRACEPARENT];
+  if (tp === undefined || tp === null) return undefined;
+  const text = typeof tp === "string" ? tp : tp instanceof Uint8Array ? traceparentFromBinary(tp) : undefined;
+  const ts = section[TRACESTATE];
+  return traceContextOf(text, typeof ts === "string" ? ts : undefined);
+}
+
+/**
+ * A `traceparent` from W3C Trace Context's binary format (the AMQP draft's encoding): version byte
+ * 0, then field 0 with the 16-byte trace id, field 1 with the 8-byte span id, field 2 with the flags
+ * byte (29 bytes in all; a later field is ignored). `undefined` for anything else.
+ */
+export function traceparentFromBinary(b: Uint8Array): string | undefined {
+  if (b.byteLength < 29 || b[0] !== 0 || b[1] !== 0 || b[18] !== 1 || b[27] !== 2) return undefined;
+  const hex = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+  return formatTraceparent(hex.slice(4, 36), hex.slice(38, 54), b[28]!);
+}
+
+/**
+ * The AMQP application properties that carry `ctx`, as strings: what AMQP clients with W3C
+ * propagation (the Azure messaging SDKs, OpenTelemetry's text-map propagators) write and read, rather
+ * than the draft's binary `traceparent`, which few readers decode.
+ */
+export function traceApplicationProperties(ctx: TraceContext): Record<string, string> {
+  return traceUserProperties(ctx);
 }

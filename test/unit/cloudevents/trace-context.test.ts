@@ -17,12 +17,15 @@ import {
 import {
   PUBSUB_TRACE_ATTRIBUTES,
   toXRay,
+  traceApplicationProperties,
   traceAttributes,
+  traceFromAmqp,
   traceFromAttributes,
   traceFromHeaders,
   traceFromUserProperties,
   traceFromXRay,
   traceHeaders,
+  traceparentFromBinary,
   traceUserProperties,
 } from "../../../src/cloudevents/trace-fields.js";
 
@@ -177,6 +180,40 @@ describe("native trace fields", () => {
     }
     it("round-trips the ids", () => {
       assert.deepEqual(traceFromXRay(toXRay(CLIENT)), { traceparent: TP });
+    });
+    // From the AWS connector's former X-Ray module: a sink writes no header rather than a broken one.
+    it("an invalid traceparent gives no header", () => {
+      for (const bad of ["", "garbage", `00-${"0".repeat(32)}-${SPAN}-01`, `00-${TRACE}-${"0".repeat(16)}-01`, `ff-${TRACE}-${SPAN}-01`, `00-${TRACE.toUpperCase()}-${SPAN}-01`]) {
+        assert.equal(toXRay({ traceparent: bad }), undefined, bad);
+      }
+    });
+    it("a future traceparent version is written by its four fields", () => {
+      assert.equal(toXRay({ traceparent: `cc-${TRACE}-${SPAN}-01-more` }), "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1");
+    });
+  });
+
+  describe("AMQP 1.0 (application properties; message annotations first)", () => {
+    const OTHER = `00-${"1".repeat(32)}-${"2".repeat(16)}-01`;
+    it("writes both values as string application properties", () => {
+      assert.deepEqual(traceApplicationProperties(CLIENT), { traceparent: TP, tracestate: CLIENT.tracestate });
+      assert.deepEqual(traceApplicationProperties({ traceparent: TP }), { traceparent: TP });
+    });
+    it("reads the application properties, the message annotations winning when they hold a valid traceparent", () => {
+      assert.deepEqual(traceFromAmqp(undefined, { traceparent: TP, tracestate: "a=1", "cloudEvents:traceparent": OTHER }), { traceparent: TP, tracestate: "a=1" });
+      assert.deepEqual(traceFromAmqp({ traceparent: OTHER }, { traceparent: TP, tracestate: "a=1" }), { traceparent: OTHER }, "the annotation's context is whole: no tracestate borrowed");
+      assert.deepEqual(traceFromAmqp({ traceparent: "broken", "x-opt-other": 1 }, { traceparent: TP }), { traceparent: TP });
+      assert.equal(traceFromAmqp({}, { "cloudEvents:traceparent": TP }), undefined, "the binary-mode extension property is not the transport field");
+      assert.equal(traceFromAmqp(undefined, { traceparent: 42 }), undefined);
+      assert.equal(traceFromAmqp(undefined, undefined), undefined);
+    });
+    it("reads the draft's binary traceparent", () => {
+      const bin = Buffer.concat([Buffer.from([0, 0]), Buffer.from(TRACE, "hex"), Buffer.from([1]), Buffer.from(SPAN, "hex"), Buffer.from([2, 1])]);
+      assert.equal(traceparentFromBinary(bin), TP);
+      assert.deepEqual(traceFromAmqp(undefined, { traceparent: bin, tracestate: "a=1" }), { traceparent: TP, tracestate: "a=1" });
+      assert.equal(traceparentFromBinary(bin.subarray(0, 28)), undefined, "too short");
+      assert.equal(traceparentFromBinary(Buffer.concat([Buffer.from([1]), bin.subarray(1)])), undefined, "another version");
+      const zero = Buffer.concat([Buffer.from([0, 0]), Buffer.alloc(16), Buffer.from([1]), Buffer.from(SPAN, "hex"), Buffer.from([2, 1])]);
+      assert.equal(traceFromAmqp(undefined, { traceparent: zero }), undefined, "an all-zero trace id is invalid");
     });
   });
 });
