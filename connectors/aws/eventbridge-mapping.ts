@@ -4,8 +4,9 @@
  * §1.2, §1.6, §1.7, docs/cloudevents.md §6.7).
  *
  * Sink (CloudEvent → PutEvents entry): `Source` = `source`, `DetailType` = `type`, `Time` = `time`,
- * `Resources` from the `awsresources` extension, `TraceHeader` from `traceparent` (X-Ray form),
- * `EventBusName` = the configured bus (name or ARN). `detail: event` (default) puts the whole
+ * `Resources` from the `awsresources` extension, `TraceHeader` = the write's hop context in X-Ray
+ * form (`toXRay`; none without one: the event's own `traceparent` extension travels inside a
+ * `detail: event` Detail), `EventBusName` = the configured bus (name or ARN). `detail: event` (default) puts the whole
  * structured CloudEvent in `Detail`, so nothing is lost; `detail: data` puts only the data, which must
  * then be a JSON object.
  *
@@ -24,7 +25,8 @@ import {
   type AttributeValue,
   type CloudEvent,
 } from "../../src/cloudevents/index.js";
-import { xrayFromTraceparent } from "./xray.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { toXRay } from "../../src/cloudevents/trace-fields.js";
 
 /** A PutEvents request entry, with the member names of the API. */
 export interface PutEventsEntry {
@@ -48,8 +50,11 @@ export interface EntryOptions {
 /** EventBridge's limit on `DetailType`. */
 export const MAX_DETAIL_TYPE = 128;
 
-/** Builds the PutEvents entry for an event. Throws a permanent `SinkError` saying why it cannot. */
-export function encodePutEventsEntry(ev: CloudEvent, opts: EntryOptions): PutEventsEntry {
+/**
+ * Builds the PutEvents entry for an event, with `trace` (the bridge's hop, see `Sink.write`) as its
+ * `TraceHeader`. Throws a permanent `SinkError` saying why it cannot.
+ */
+export function encodePutEventsEntry(ev: CloudEvent, opts: EntryOptions, trace?: TraceContext): PutEventsEntry {
   const a = ev.attributes;
   const type = String(a["type"]);
   if (type.length > MAX_DETAIL_TYPE) {
@@ -66,8 +71,8 @@ export function encodePutEventsEntry(ev: CloudEvent, opts: EntryOptions): PutEve
   if (typeof time === "string") entry.Time = new Date(time);
   const resources = resourcesOf(a["awsresources"]);
   if (resources) entry.Resources = resources;
-  const trace = xrayFromTraceparent(a["traceparent"]);
-  if (trace) entry.TraceHeader = trace;
+  const header = trace !== undefined ? toXRay(trace) : undefined;
+  if (header !== undefined) entry.TraceHeader = header;
   return entry;
 }
 
@@ -109,7 +114,10 @@ function resourcesOf(v: AttributeValue | undefined): string[] | undefined {
   return list.length > 0 ? (list as string[]) : undefined;
 }
 
-/** The entry's size as EventBridge counts it: Time 14 bytes if set, then the UTF-8 bytes of Source, DetailType, Detail and each resource. */
+/**
+ * The entry's size as EventBridge counts it: Time 14 bytes if set, then the UTF-8 bytes of Source,
+ * DetailType, Detail and each resource (`TraceHeader` does not count).
+ */
 export function putEventsEntrySize(e: PutEventsEntry): number {
   let n = e.Time !== undefined ? 14 : 0;
   n += Buffer.byteLength(e.Source) + Buffer.byteLength(e.DetailType) + Buffer.byteLength(e.Detail);

@@ -7,7 +7,7 @@
  * one call fails permanently with its size and the limit (CEB_TOO_LARGE).
  */
 import { EventBridgeClient, PutEventsCommand, type PutEventsResultEntry } from "@aws-sdk/client-eventbridge";
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import { BatchWriter, type EntryResult } from "../../src/core/batch-writer.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, NotConnectedError, SinkError } from "../../src/core/errors.js";
@@ -45,11 +45,12 @@ class EventBridgeSink implements Sink {
     this.ctx.setUp(true);
   }
 
-  write(event: CloudEvent, signal: AbortSignal): Promise<void> {
+  write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     if (!this.writer) return Promise.reject(new NotConnectedError("the aws_eventbridge sink is not open"));
     let entry: PutEventsEntry;
     try {
-      entry = encodePutEventsEntry(event, { eventBus: this.cfg.event_bus, detail: this.cfg.detail });
+      // Each entry has its own TraceHeader, so a batched PutEvents still carries every event's hop.
+      entry = encodePutEventsEntry(event, { eventBus: this.cfg.event_bus, detail: this.cfg.detail }, trace);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -7,12 +7,15 @@
  * attributes, a non-empty body of valid SQS text. Otherwise, and in `structured` mode, the body is
  * the JSON event with `content-type: application/cloudevents+json; charset=utf-8`. Nothing is ever
  * cut. FIFO queues get `MessageGroupId` from `partitionkey` (or the configured default) and
- * `MessageDeduplicationId` = SHA-256 of `source` + NUL + `id`.
+ * `MessageDeduplicationId` = SHA-256 of `source` + NUL + `id`. The write's hop context (see
+ * `Sink.write`) becomes the `AWSTraceHeader` system attribute in X-Ray form; the event's own
+ * `traceparent` extension stays in its encoding (`ce-traceparent` or the JSON event).
  */
 import { createHash } from "node:crypto";
 import { SinkError } from "../../src/core/errors.js";
 import { binaryBody, serializeStructured, type CloudEvent } from "../../src/cloudevents/index.js";
-import { xrayFromTraceparent } from "./xray.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { toXRay } from "../../src/cloudevents/trace-fields.js";
 
 export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
 
@@ -84,8 +87,11 @@ function binaryMessage(ev: CloudEvent): Pick<SqsOutbound, "MessageBody" | "Messa
 
 const GROUP_ID = /^[!-~]{1,128}$/;
 
-/** Encodes an event for SendMessage(Batch). Throws a permanent `SinkError` when it cannot be sent. */
-export function encodeSqsMessage(ev: CloudEvent, opts: SqsEncodeOptions): SqsOutbound {
+/**
+ * Encodes an event for SendMessage(Batch), with `trace` as its `AWSTraceHeader`. Throws a permanent
+ * `SinkError` when it cannot be sent.
+ */
+export function encodeSqsMessage(ev: CloudEvent, opts: SqsEncodeOptions, trace?: TraceContext): SqsOutbound {
   const bin = opts.mode === "binary" ? binaryMessage(ev) : undefined;
   let out: { -readonly [K in keyof SqsOutbound]: SqsOutbound[K] } = bin ?? {
     MessageBody: serializeStructured(ev),
@@ -104,8 +110,8 @@ export function encodeSqsMessage(ev: CloudEvent, opts: SqsEncodeOptions): SqsOut
     }
     out = { ...out, MessageGroupId: group, MessageDeduplicationId: deduplicationId(ev) };
   }
-  const trace = xrayFromTraceparent(ev.attributes["traceparent"]);
-  if (trace) out.MessageSystemAttributes = { AWSTraceHeader: { DataType: "String", StringValue: trace } };
+  const header = trace !== undefined ? toXRay(trace) : undefined;
+  if (header !== undefined) out.MessageSystemAttributes = { AWSTraceHeader: { DataType: "String", StringValue: header } };
   return out;
 }
 
@@ -114,7 +120,10 @@ export function deduplicationId(ev: CloudEvent): string {
   return createHash("sha256").update(String(ev.attributes["source"])).update("\u0000").update(String(ev.attributes["id"])).digest("hex");
 }
 
-/** Bytes that count toward SQS's message size: the body plus every attribute's name, type and value. */
+/**
+ * Bytes that count toward SQS's message size: the body plus every attribute's name, type and value
+ * (system attributes such as `AWSTraceHeader` do not count).
+ */
 export function sqsMessageSize(m: SqsOutbound): number {
   let n = Buffer.byteLength(m.MessageBody);
   for (const name in m.MessageAttributes) {

@@ -18,8 +18,10 @@
  * 5. otherwise a plain message: id = MessageId, source = the queue ARN, type
  *    `com.amazonaws.sqs.message`, time = SentTimestamp, data = the body
  *    (`application/json` when it parses, else `text/plain; charset=utf-8`), `partitionkey` =
- *    MessageGroupId, `traceparent` from AWSTraceHeader, message attributes → extensions
- *    `sqs<escaped name>` (see `escapeExtensionName`).
+ *    MessageGroupId, message attributes → extensions `sqs<escaped name>` (see `escapeExtensionName`).
+ * Whatever the shape, the `AWSTraceHeader` system attribute (X-Ray form; what an SQS sender, the
+ * SQS sink or an EventBridge rule's delivery sets) is the transport trace context, `Decoded.trace`:
+ * the engine adds the `traceparent` extension from it to an event that lacks one.
  * With `expect: "eventbridge"` (the aws_eventbridge source) anything that is neither an EventBridge
  * event nor a CloudEvent, plain or in SNS, is refused (CEB_FORMAT).
  * A message that cannot become a CloudEvent becomes a `dev.cebridge.invalid` event with `invalid` set.
@@ -43,7 +45,7 @@ import {
   type CloudEvent,
 } from "../../src/cloudevents/index.js";
 import { eventFromEnvelope, isEventBridgeEnvelope } from "./eventbridge-mapping.js";
-import { traceparentFromXray } from "./xray.js";
+import { traceFromXRay } from "../../src/cloudevents/trace-fields.js";
 
 /** A message attribute as the SDK returns and takes it. */
 export interface SqsAttribute {
@@ -211,8 +213,6 @@ function plainEvent(m: SqsInbound, opts: SqsDecodeOptions, maxDepth: number, isJ
   if (m.attributes["SentTimestamp"] !== undefined && Number.isFinite(sent)) attributes["time"] = new Date(sent).toISOString();
   const group = m.attributes["MessageGroupId"];
   if (group !== undefined && group !== "") attributes["partitionkey"] = group;
-  const trace = traceparentFromXray(m.attributes["AWSTraceHeader"]);
-  if (trace) attributes["traceparent"] = trace;
   for (const [name, a] of Object.entries(m.messageAttributes)) attributes[escapeExtensionName("sqs", name)] = attributeValue(a);
   return validateEvent({ attributes, data: { kind: "bytes", bytes: Buffer.from(m.body, "utf8") } });
 }
@@ -250,8 +250,17 @@ function metadataOf(m: SqsInbound): Record<string, string> {
   return md;
 }
 
-/** Decodes one received message. Never throws: failures come back as an invalid-message event. */
+/**
+ * Decodes one received message, with its `AWSTraceHeader` as `trace`. Never throws: failures come
+ * back as an invalid-message event.
+ */
 export function decodeSqsMessage(m: SqsInbound, opts: SqsDecodeOptions): Decoded {
+  const decoded = decodeEvent(m, opts);
+  const trace = traceFromXRay(m.attributes["AWSTraceHeader"]);
+  return trace === undefined ? decoded : { ...decoded, trace };
+}
+
+function decodeEvent(m: SqsInbound, opts: SqsDecodeOptions): Decoded {
   try {
     return { event: decodeOrThrow(m, opts) };
   } catch (err) {

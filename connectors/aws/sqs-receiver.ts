@@ -172,6 +172,7 @@ export class SqsPullSource implements Source {
       events: [decoded.event],
       ...(decoded.invalid ? { invalid: decoded.invalid } : {}),
       ...(deliveryCount !== undefined ? { deliveryCount } : {}),
+      trace: decoded.trace,
       settle: (outcome) => {
         if (settled) return;
         settled = true;

@@ -6,7 +6,7 @@
  * FIFO queues (URL ending in `.fifo`) get a group id and a deduplication id from the event.
  */
 import { SendMessageBatchCommand, SQSClient, type BatchResultErrorEntry } from "@aws-sdk/client-sqs";
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import { BatchWriter, type EntryResult } from "../../src/core/batch-writer.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, NotConnectedError, SinkError } from "../../src/core/errors.js";
@@ -45,11 +45,12 @@ class SqsSink implements Sink {
     this.ctx.setUp(true);
   }
 
-  write(event: CloudEvent, signal: AbortSignal): Promise<void> {
+  write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     if (!this.writer) return Promise.reject(new NotConnectedError("the aws_sqs sink is not open"));
     let msg: SqsOutbound;
     try {
-      msg = encodeSqsMessage(event, { mode: this.cfg.mode, fifo: this.fifo, messageGroupId: this.cfg.message_group_id });
+      // Each batch entry has its own AWSTraceHeader system attribute.
+      msg = encodeSqsMessage(event, { mode: this.cfg.mode, fifo: this.fifo, messageGroupId: this.cfg.message_group_id }, trace);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -235,6 +235,62 @@ describe("aws emulator (ours only)", { timeout: 60_000 }, () => {
     eb.destroy();
   });
 
+  it("aws emulator - AWSTraceHeader: sent as a message system attribute, returned in Attributes only when asked for (fauxqs ignores MessageSystemAttributes, so only ours)", async () => {
+    const sqs = sqsClient(targets.ours());
+    const q = await createQueue(sqs, uniqueTag("sem"));
+    const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    await sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: "traced", MessageSystemAttributes: { AWSTraceHeader: { DataType: "String", StringValue: header } } }));
+    await sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: q.url, Entries: [{ Id: "b", MessageBody: "batched", MessageSystemAttributes: { AWSTraceHeader: { DataType: "String", StringValue: header } } }, { Id: "c", MessageBody: "plain" }] }),
+    );
+    const notAsked = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageSystemAttributeNames: ["SentTimestamp"] }));
+    assert.equal(notAsked.Messages?.length, 3);
+    for (const m of notAsked.Messages!) assert.equal(m.Attributes?.["AWSTraceHeader"], undefined, "not asked for, not returned");
+    const asked = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ["AWSTraceHeader"] }));
+    const byBody = new Map((asked.Messages ?? []).map((m) => [m.Body, m.Attributes?.["AWSTraceHeader"]]));
+    assert.deepEqual([...byBody.entries()].sort(), [["batched", header], ["plain", undefined], ["traced", header]]);
+    sqs.destroy();
+  });
+
+  it("aws emulator - a rule passes an entry's TraceHeader to its SQS target as AWSTraceHeader, never in the envelope; an invalid one is dropped, the event delivered", async () => {
+    const sqs = sqsClient(targets.ours());
+    const eb = eventBridgeClient(targets.ours());
+    const q = await createQueue(sqs, uniqueTag("xray"));
+    const source = uniqueTag("traced");
+    await ruleToQueue(eb, uniqueTag("r"), q.arn, { pattern: { source: [source] } });
+    const header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    const out = await eb.send(
+      new PutEventsCommand({
+        Entries: [
+          { Source: source, DetailType: "good", Detail: "{}", TraceHeader: header },
+          { Source: source, DetailType: "bad", Detail: "{}", TraceHeader: "not-x-ray" },
+          { Source: source, DetailType: "none", Detail: "{}" },
+        ],
+      }),
+    );
+    assert.equal(out.FailedEntryCount, 0, "an invalid trace header does not fail the entry");
+    const got = new Map<string, Message>();
+    for (let i = 0; i < 5 && got.size < 3; i++) for (const m of await receive(sqs, q.url, { wait: 1 })) got.set(JSON.parse(m.Body!)["detail-type"], m);
+    assert.deepEqual([...got.keys()].sort(), ["bad", "good", "none"]);
+    assert.equal(got.get("good")!.Attributes?.["AWSTraceHeader"], header);
+    assert.equal(got.get("bad")!.Attributes?.["AWSTraceHeader"], undefined);
+    assert.equal(got.get("none")!.Attributes?.["AWSTraceHeader"], undefined);
+    assert.ok(!got.get("good")!.Body!.includes("5759e988"), "the trace header is not in the delivered event");
+    sqs.destroy();
+    eb.destroy();
+  });
+
+  it("aws emulator - SQS refuses a system attribute other than AWSTraceHeader, and an AWSTraceHeader that is not an X-Ray header", async () => {
+    const sqs = sqsClient(targets.ours());
+    const q = await createQueue(sqs, uniqueTag("sys"));
+    await assert.rejects(sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: "x", MessageSystemAttributes: { AWSTraceHeader: { DataType: "String", StringValue: "nope" } } })), /X-Ray/);
+    await assert.rejects(
+      sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: "x", MessageSystemAttributes: { Other: { DataType: "String", StringValue: "v" } } as never })),
+      /Message system attribute name 'Other' is invalid/,
+    );
+    sqs.destroy();
+  });
+
   it("aws emulator - PutEvents validates each entry and answers with its own result, in order", async () => {
     const eb = eventBridgeClient(targets.ours());
     const out = await eb.send(

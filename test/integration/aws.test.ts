@@ -124,17 +124,17 @@ describe("aws_eventbridge sink", { timeout: 60_000 }, () => {
     }
   });
 
-  it("aws_eventbridge sink - detail: data sends only the data; the bus ARN names the bus; traceparent becomes TraceHeader", async () => {
+  it("aws_eventbridge sink - detail: data sends only the data; the bus ARN names the bus; the write's hop context becomes TraceHeader", async () => {
     const bus = `b-${uniqueTag()}`;
     aws.events.buses.add(bus);
     const sink = makeEbSink({ ...conn(), event_bus: aws.events.busArn(bus), detail: "data" }, testContext());
     await sink.open();
     try {
       const ev = richEvents("dd")[0]!;
-      await sink.write(ev, AbortSignal.timeout(5_000));
+      await sink.write(ev, AbortSignal.timeout(5_000), { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" });
       const entry = aws.events.putEventsCalls.at(-1)![0]!;
       assert.equal(entry["EventBusName"], aws.events.busArn(bus));
-      assert.equal(entry["TraceHeader"], "Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331;Sampled=1");
+      assert.equal(entry["TraceHeader"], "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1");
       const env = aws.events.accepted.at(-1)!;
       assert.deepEqual(env.detail, { order: { id: 7, items: ["é", "😀"] } });
       assert.equal(env.source, "https://example.com/orders?region=eu&x=1");
@@ -203,6 +203,35 @@ describe("aws_sqs sink", { timeout: 60_000 }, () => {
       assert.deepEqual([permanent.retryable, permanent.message], [false, "SQS refused the message: InvalidParameterValue: nope"]);
     } finally {
       aws.faults.clear();
+      await sink.close();
+    }
+  });
+});
+
+describe("aws trace context", { timeout: 60_000 }, () => {
+  it("aws_sqs sink → SQS → aws_sqs source: the hop's trace is the AWSTraceHeader system attribute, offered as the transport trace; the extension is the event's", async () => {
+    const q = await createQueue(sqs, uniqueTag("trace"));
+    const sink = makeSqsSink({ ...conn(), queue_url: q.url, linger: "20ms" }, testContext());
+    await sink.open();
+    const inbox = new FakeInbox();
+    const src = makeSqsSource({ ...conn(), queue_url: q.url, wait_time: "1s" }, testContext());
+    try {
+      const [traced, untraced] = richEvents(uniqueTag("tr")) as [CloudEvent, CloudEvent];
+      await Promise.all([
+        sink.write(traced, AbortSignal.timeout(5_000), { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "x=1" }),
+        sink.write(untraced, AbortSignal.timeout(5_000)),
+      ]);
+      const stored = [...aws.sqs.queues.get(q.url.split("/").pop()!)!.messages.values()].map((m) => m.traceHeader);
+      assert.deepEqual(stored.sort(), ["Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1", undefined], "one entry of the batch carries a header, the other none");
+      await src.start(inbox);
+      await inbox.waitForSettled(2, 10_000);
+      const byId = new Map(inbox.offers.map((r) => [String(r.events[0]!.attributes["id"]), r]));
+      const t = byId.get(String(traced.attributes["id"]))!;
+      assert.deepEqual(t.trace, { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" });
+      assert.equal(t.events[0]!.attributes["traceparent"], traced.attributes["traceparent"], "the event's own extension, unchanged");
+      assert.equal(byId.get(String(untraced.attributes["id"]))!.trace, undefined);
+    } finally {
+      await src.close();
       await sink.close();
     }
   });

@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { matches, parsePattern, PatternError } from "./event-pattern.js";
 import type { Faults } from "./faults.js";
 import type { SqsService } from "./sqs.js";
+import { isXRayHeader } from "./sqs-validate.js";
 import { AwsError, validation } from "./wire.js";
 
 export interface EventBridgeOptions {
@@ -220,18 +221,19 @@ export class EventBridgeService {
       detail: detail as Record<string, unknown>,
     };
     if (this.accepted.length < 200_000) this.accepted.push(envelope);
-    this.route(bus, envelope);
+    const trace = isXRayHeader(e["TraceHeader"]) ? e["TraceHeader"] : undefined;
+    this.route(bus, envelope, trace);
     return { EventId: envelope.id };
   }
 
-  private route(bus: string, env: Envelope): void {
+  private route(bus: string, env: Envelope, trace: string | undefined): void {
     for (const rule of this.rules.values()) {
       if (rule.bus !== bus || !rule.enabled || !matches(rule.pattern, env as unknown as Record<string, unknown>)) continue;
-      for (const t of rule.targets.values()) this.deliver(rule, t, env);
+      for (const t of rule.targets.values()) this.deliver(rule, t, env, trace);
     }
   }
 
-  private deliver(rule: Rule, t: Target, env: Envelope): void {
+  private deliver(rule: Rule, t: Target, env: Envelope, trace: string | undefined): void {
     const fail = (reason: string): void => void this.deliveryFailures.push({ rule: rule.name, target: t.Id, reason });
     const q = this.opts.sqs.queueByArn(t.Arn);
     if (!q) return fail(`target ${t.Arn} is not an SQS queue of this emulator`);
@@ -245,7 +247,7 @@ export class EventBridgeService {
     const group = t.SqsParameters?.MessageGroupId;
     if (q.settings.fifo && group === undefined) return fail("a FIFO queue target needs SqsParameters.MessageGroupId");
     // A rule writes no message attributes; a FIFO target is deduplicated on the event id.
-    q.send({ body, ...(q.settings.fifo ? { groupId: group, dedupId: env.id } : {}) });
+    q.send({ body, traceHeader: trace, ...(q.settings.fifo ? { groupId: group, dedupId: env.id } : {}) });
   }
 }
 

@@ -70,6 +70,31 @@ export function validateAttributes(v: unknown): Record<string, MessageAttribute>
   return out;
 }
 
+/** An X-Ray trace header's `Root` (other fields such as `Parent`, `Sampled`, `Lineage` are optional). */
+const XRAY_ROOT = /(^|;)\s*Root=1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}\s*(;|$)/;
+
+/** Whether a value is an X-Ray trace header (what SQS requires of `AWSTraceHeader`, and EventBridge keeps of `TraceHeader`). */
+export function isXRayHeader(v: unknown): v is string {
+  return typeof v === "string" && v.length <= 500 && XRAY_ROOT.test(v);
+}
+
+/**
+ * `MessageSystemAttributes` of a send: SQS supports only `AWSTraceHeader`, a `String` holding an
+ * X-Ray trace header; it does not count toward the message size. Returns the header, if any.
+ */
+export function validateSystemAttributes(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object" || Array.isArray(v)) throw sqsInvalidParameter("MessageSystemAttributes must be a map");
+  let trace: string | undefined;
+  for (const [name, a] of Object.entries(v as Record<string, MessageAttribute>)) {
+    if (name !== "AWSTraceHeader") throw sqsInvalidParameter(`Message system attribute name '${name}' is invalid.`);
+    if (a?.DataType !== "String") throw sqsInvalidParameter(`The message system attribute '${name}' has an invalid message attribute type.`);
+    if (!isXRayHeader(a.StringValue)) throw sqsInvalidParameter(`The message system attribute '${name}' must be a correctly formatted AWS X-Ray trace header.`);
+    trace = a.StringValue;
+  }
+  return trace;
+}
+
 /** Bytes that count toward MaximumMessageSize: every attribute's name, type and value. */
 export function attributeBytes(attrs: Readonly<Record<string, MessageAttribute>>): number {
   let n = 0;

@@ -5,7 +5,7 @@
  */
 import type { Faults } from "./faults.js";
 import { MAX_VISIBILITY_S, SqsQueue, type MessageAttribute, type QueueSettings, type StoredMessage } from "./sqs-queue.js";
-import { asList, attributeBytes, checkBatch, invalidHandle, validateAttributes, validateAttributesLoose, visibilityProblem } from "./sqs-validate.js";
+import { asList, attributeBytes, checkBatch, invalidHandle, validateAttributes, validateAttributesLoose, validateSystemAttributes, visibilityProblem } from "./sqs-validate.js";
 import { AwsError, hasOnlySqsCharacters, optInt, sqsError, sqsInvalidParameter, sqsMissingParameter, str } from "./wire.js";
 
 export interface SqsOptions {
@@ -221,8 +221,7 @@ export class SqsService {
     if (size > q.settings.maxMessageBytes) {
       throw sqsInvalidParameter(`One or more parameters are invalid. Reason: Message must be shorter than ${q.settings.maxMessageBytes} bytes.`);
     }
-    const system = (e["MessageSystemAttributes"] ?? {}) as Record<string, MessageAttribute>;
-    const trace = system["AWSTraceHeader"]?.StringValue;
+    const trace = validateSystemAttributes(e["MessageSystemAttributes"]);
     const groupId = typeof e["MessageGroupId"] === "string" ? e["MessageGroupId"] : undefined;
     const dedupId = typeof e["MessageDeduplicationId"] === "string" ? e["MessageDeduplicationId"] : undefined;
     const delayS = optInt(e, "DelaySeconds", 0, 900, sqsInvalidParameter);

@@ -1,7 +1,8 @@
 /**
  * Fixture tables for the pure EventBridge mapping: real AWS events (EC2 state change, S3 Object
  * Created through EventBridge, as AWS documents them) to the documented CloudEvents, a CloudEvent in
- * `detail` restored exactly, PutEvents entries built from CloudEvents, entry sizes, X-Ray headers.
+ * `detail` restored exactly, PutEvents entries built from CloudEvents, entry sizes, the hop's X-Ray
+ * `TraceHeader` (the X-Ray conversion itself is tested with the shared trace module).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -12,7 +13,6 @@ import {
   putEventsEntrySize,
   type EventBridgeEnvelope,
 } from "../../../connectors/aws/eventbridge-mapping.js";
-import { traceparentFromXray, xrayFromTraceparent } from "../../../connectors/aws/xray.js";
 import { SinkError } from "../../../src/core/errors.js";
 import { parseStructured, serializeStructured, type AttributeValue, type CloudEvent } from "../../../src/cloudevents/index.js";
 import { assertSameEvent, richEvents } from "../../support/events.js";
@@ -154,15 +154,22 @@ describe("aws eventbridge mapping - envelopes to CloudEvents", () => {
 describe("aws eventbridge mapping - CloudEvents to PutEvents entries and back", () => {
   const ev: CloudEvent = richEvents("eb")[0]!;
 
-  it("aws eventbridge mapping - detail: event puts the structured event in Detail, Source/DetailType/Time/TraceHeader from its attributes", () => {
-    const e = encodePutEventsEntry(ev, { eventBus: "orders", detail: "event" });
+  it("aws eventbridge mapping - detail: event puts the structured event in Detail, Source/DetailType/Time from its attributes, TraceHeader from the hop context", () => {
+    const hop = { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", tracestate: "x=1" };
+    const e = encodePutEventsEntry(ev, { eventBus: "orders", detail: "event" }, hop);
     assert.equal(e.Source, "https://example.com/orders?region=eu&x=1");
     assert.equal(e.DetailType, "com.example.order.created");
     assert.equal(e.EventBusName, "orders");
     assert.equal(e.Time?.toISOString(), "2024-05-06T05:08:09.123Z");
-    assert.equal(e.TraceHeader, "Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331;Sampled=1");
+    assert.equal(e.TraceHeader, "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=0");
     assert.equal(e.Resources, undefined);
-    assert.equal(e.Detail, serializeStructured(ev));
+    assert.equal(e.Detail, serializeStructured(ev), "the event's own traceparent extension travels in Detail, unchanged");
+    assert.equal(putEventsEntrySize(e), putEventsEntrySize(encodePutEventsEntry(ev, { eventBus: "orders", detail: "event" })), "TraceHeader does not count toward the entry size");
+  });
+
+  it("aws eventbridge mapping - without a hop context there is no TraceHeader (the extension is not copied into it)", () => {
+    assert.equal(encodePutEventsEntry(ev, { eventBus: "orders", detail: "event" }).TraceHeader, undefined);
+    assert.equal(encodePutEventsEntry(ev, { eventBus: "orders", detail: "event" }, { traceparent: "00-nope" }).TraceHeader, undefined, "an invalid context writes none");
   });
 
   it("aws eventbridge mapping - a CloudEvent survives entry → envelope (EventBridge parses Detail) → CloudEvent", () => {
@@ -228,24 +235,5 @@ describe("aws eventbridge mapping - CloudEvents to PutEvents entries and back", 
     const fromText = parseStructured(text);
     const fromDetail = eventFromEnvelope({ version: "0", id: "bus", "detail-type": "t", source: "urn:s", detail: JSON.parse(text) });
     assertSameEvent(fromDetail, fromText);
-  });
-});
-
-describe("aws x-ray trace headers", () => {
-  it("aws x-ray - traceparent ⇔ X-Ray header", () => {
-    const tp = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01";
-    const xr = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-    assert.equal(xrayFromTraceparent(tp), xr);
-    assert.equal(traceparentFromXray(xr), tp);
-    assert.equal(xrayFromTraceparent("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-00"), xr.replace("Sampled=1", "Sampled=0"));
-    assert.equal(traceparentFromXray("Sampled=1;Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Lineage=a:1"), tp);
-  });
-
-  it("aws x-ray - malformed or partial values give nothing", () => {
-    for (const bad of ["", "garbage", "00-00000000000000000000000000000000-53995c3f42cd8ad8-01", "ff-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01", 42]) {
-      assert.equal(xrayFromTraceparent(bad), undefined, String(bad));
-    }
-    assert.equal(traceparentFromXray("Root=1-5759e988-bd862e3fe1be46a994272793"), undefined, "no parent");
-    assert.equal(traceparentFromXray("Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8"), undefined);
   });
 });

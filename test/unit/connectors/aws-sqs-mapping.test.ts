@@ -2,7 +2,8 @@
  * Fixture tables for the pure SQS mapping: plain SQS bodies, an SNS notification (as AWS documents
  * it), an EventBridge envelope directly and inside SNS, CloudEvents as `ce-` message attributes and
  * as a structured body, invalid messages, and what the sink sends (binary within the 10-attribute
- * limit, structured otherwise, FIFO group and deduplication ids, trace header).
+ * limit, structured otherwise, FIFO group and deduplication ids, the hop's trace header); the
+ * `AWSTraceHeader` system attribute read as the transport trace context whatever the message holds.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -10,7 +11,7 @@ import { describe, it } from "node:test";
 import { deduplicationId, encodeSqsMessage, isSqsText, sqsMessageSize } from "../../../connectors/aws/sqs-encode.js";
 import { decodeSqsMessage, queueArnFromUrl, type SqsAttribute, type SqsDecodeOptions, type SqsInbound } from "../../../connectors/aws/sqs-mapping.js";
 import { SinkError } from "../../../src/core/errors.js";
-import { serializeStructured, type AttributeValue, type CloudEvent } from "../../../src/cloudevents/index.js";
+import { serializeStructured, type AttributeValue, type CloudEvent, type TraceContext } from "../../../src/cloudevents/index.js";
 import { assertSameEvent, dataBytes, richEvents, sampleEvents } from "../../support/events.js";
 
 const QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders";
@@ -70,6 +71,8 @@ interface Case {
   /** Data as UTF-8 text, or a JSON value (compared as a value). */
   data?: string | { json: unknown } | null;
   invalid?: RegExp;
+  /** The transport trace context the mapping reads (`AWSTraceHeader`); none when absent. */
+  trace?: TraceContext;
 }
 
 const cases: Case[] = [
@@ -92,7 +95,7 @@ const cases: Case[] = [
     data: "[1,2,3]",
   },
   {
-    name: "plain message: attributes become escaped sqs extensions (Number → Integer when it is one, Binary → base64), FIFO group → partitionkey, AWSTraceHeader → traceparent",
+    name: "plain message: attributes become escaped sqs extensions (Number → Integer when it is one, Binary → base64), FIFO group → partitionkey, AWSTraceHeader → the transport trace",
     msg: msg(
       "x",
       { MessageGroupId: "customer-42", SequenceNumber: "18849496460467696128", AWSTraceHeader: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1" },
@@ -106,7 +109,6 @@ const cases: Case[] = [
       datacontenttype: "text/plain; charset=utf-8",
       time: "2024-01-02T03:04:05.678Z",
       partitionkey: "customer-42",
-      traceparent: "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
       sqsxz2dtenant: "acme",
       sqsretries: 3,
       sqsprice: "4.50",
@@ -115,6 +117,24 @@ const cases: Case[] = [
       sqsz7aone: "z1",
     },
     data: "x",
+    // The engine adds the traceparent extension from it; the mapping leaves the event alone.
+    trace: { traceparent: "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01" },
+  },
+  {
+    name: "structured CloudEvent with AWSTraceHeader: the extension stays the event's, the header is the transport trace; a header that is no X-Ray header is ignored",
+    msg: msg(
+      '{"specversion":"1.0","id":"t1","source":"urn:s","type":"t","traceparent":"00-11111111111111111111111111111111-2222222222222222-01"}',
+      { AWSTraceHeader: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0;Lineage=a87bd80c:1" },
+    ),
+    attributes: { specversion: "1.0", id: "t1", source: "urn:s", type: "t", traceparent: "00-11111111111111111111111111111111-2222222222222222-01" },
+    data: null,
+    trace: { traceparent: "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-00" },
+  },
+  {
+    name: "plain message whose AWSTraceHeader has no Parent: no transport trace, no extension",
+    msg: msg("y", { AWSTraceHeader: "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1" }),
+    attributes: { specversion: "1.0", id: "059f36b4-87a3-44ab-83d2-661975830a7d", source: QUEUE_ARN, type: "com.amazonaws.sqs.message", datacontenttype: "text/plain; charset=utf-8", time: "2024-01-02T03:04:05.678Z" },
+    data: "y",
   },
   {
     name: "SNS notification (AWS documentation example)",
@@ -287,6 +307,7 @@ describe("aws sqs mapping - received messages to CloudEvents", () => {
       }
       assert.equal(d.invalid, undefined, d.invalid?.message);
       assert.deepEqual(d.event.attributes, c.attributes);
+      assert.deepEqual(d.trace, c.trace);
       if (c.data === null) assert.equal(d.event.data, undefined);
       else if (typeof c.data === "object") {
         assert.equal(d.event.data?.kind, "json");
@@ -359,9 +380,17 @@ describe("aws sqs mapping - CloudEvents to messages", () => {
     assert.equal(encodeSqsMessage(ev({ partitionkey: "k" }), { mode: "binary", fifo: false }).MessageGroupId, undefined, "standard queues get no group");
   });
 
-  it("aws sqs mapping - traceparent becomes AWSTraceHeader; message size counts body and attribute names, types and values", () => {
-    const out = encodeSqsMessage(rich, { mode: "structured", fifo: false });
-    assert.deepEqual(out.MessageSystemAttributes, { AWSTraceHeader: { DataType: "String", StringValue: "Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331;Sampled=1" } });
+  it("aws sqs mapping - the write's hop context becomes AWSTraceHeader, the extension stays in the event; message size counts body and attribute names, types and values", () => {
+    const hop = { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "x=1" };
+    for (const mode of ["structured", "binary"] as const) {
+      const out = encodeSqsMessage(rich, { mode, fifo: false }, hop);
+      assert.deepEqual(out.MessageSystemAttributes, { AWSTraceHeader: { DataType: "String", StringValue: "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1" } }, mode);
+      const decoded = decodeSqsMessage({ messageId: "m", body: out.MessageBody, attributes: { AWSTraceHeader: out.MessageSystemAttributes!.AWSTraceHeader.StringValue }, messageAttributes: out.MessageAttributes }, opts);
+      assert.equal(decoded.event.attributes["traceparent"], rich.attributes["traceparent"], `${mode}: the event's own extension, unchanged`);
+      assert.deepEqual(decoded.trace, { traceparent: hop.traceparent }, `${mode}: the hop, without tracestate (X-Ray has none)`);
+    }
+    assert.equal(encodeSqsMessage(rich, { mode: "structured", fifo: false }).MessageSystemAttributes, undefined, "no hop context, no header: the extension is not copied into it");
+    assert.equal(sqsMessageSize(encodeSqsMessage(rich, { mode: "structured", fifo: false }, hop)), sqsMessageSize(encodeSqsMessage(rich, { mode: "structured", fifo: false })), "AWSTraceHeader does not count toward the size");
     assert.equal(sqsMessageSize({ MessageBody: "ab", MessageAttributes: { n: { DataType: "String", StringValue: "é" } } }), 2 + 1 + 6 + 2);
   });
 
