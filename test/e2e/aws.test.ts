@@ -2,7 +2,9 @@
  * End to end through the built daemon, the AWS emulator and private brokers:
  *   HTTP → aws_eventbridge sink → bus → rule → SQS → aws_eventbridge source → NATS
  *   NATS → aws_sqs sink → SQS → aws_sqs source → MQTT 5
- * A CloudEvent keeps every attribute, extension and data value across EventBridge; per-entry
+ * A CloudEvent keeps every attribute, extension and data value across EventBridge; an HTTP client's
+ * W3C trace (tracing off) rides EventBridge TraceHeader → the rule's AWSTraceHeader → the NATS
+ * `traceparent` header, and the extension added at the first hop arrives unchanged; per-entry
  * throttling is retried for the throttled events alone, each accepted once; a permanent entry error
  * is dead-lettered with AWS's code; keys read through ${file:} and the role's temporary keys never
  * appear in the logs, /status or the dead letters; the SDK's Node version warning is silenced.
@@ -18,7 +20,7 @@ import { connectAsync, type MqttClient } from "mqtt";
 import { decodeMqttMessage, type UserProperties } from "../../connectors/mqtt/mapping.js";
 import { decodeNatsMessage, encodeNatsMessage } from "../../connectors/nats/mapping.js";
 import { headerEntries } from "../../connectors/nats/inbound.js";
-import { serializeStructured, type CloudEvent } from "../../src/cloudevents/index.js";
+import { serializeStructured, type CloudEvent, type TraceContext } from "../../src/cloudevents/index.js";
 import { startAwsEmulator, type AwsEmulator } from "../emulators/aws/index.js";
 import { eventBridgeClient, ruleToQueue } from "../support/aws.js";
 import { startMosquitto, startNats, type BrokerHandle } from "../support/brokers.js";
@@ -42,6 +44,8 @@ let admin: string;
 let httpPort: number;
 let dir: string;
 const natsOut: CloudEvent[] = [];
+/** The transport trace context of each NATS message (its W3C headers), by event id. */
+const natsTraces = new Map<string, TraceContext | undefined>();
 const mqttOut: CloudEvent[] = [];
 
 function yaml(): string {
@@ -91,6 +95,7 @@ before(async () => {
     for await (const m of sub) {
       const d = decodeNatsMessage({ subject: m.subject, headers: headerEntries(m.headers), payload: m.data }, { plainSource: "x", plainType: "x", server: "x:1", now: () => new Date(), newId: () => "n" });
       assert.equal(d.invalid, undefined, d.invalid?.message);
+      natsTraces.set(String(d.event.attributes["id"]), d.trace);
       natsOut.push(d.event);
     }
   })();
@@ -145,6 +150,23 @@ describe("e2e aws", { timeout: 120_000 }, () => {
       assert.deepEqual(ev.attributes, withMarkers(e).attributes, "JSON types of the attributes kept");
     }
     assert.ok(aws.sts.assumed.some((a) => a.roleArn === ROLE), "the EventBridge source assumed its role");
+  });
+
+  it("e2e aws - tracing off: an HTTP client's trace rides TraceHeader and the rule's AWSTraceHeader to the NATS traceparent header; the extension added at the first hop arrives unchanged", async () => {
+    const tp = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01";
+    const res = await fetch(`http://127.0.0.1:${httpPort}/events`, {
+      method: "POST",
+      headers: { "ce-specversion": "1.0", "ce-id": "eb-traced", "ce-source": "/client", "ce-type": "demo.traced", "content-type": "application/json", traceparent: tp, tracestate: "vendor=1" },
+      body: '{"hello":"x-ray"}',
+    });
+    assert.equal(res.status, 204, await res.text());
+    const entry = aws.events.putEventsCalls.flat().find((e) => String(e["Detail"]).includes('"eb-traced"'));
+    assert.equal(entry?.["TraceHeader"], "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1", "the forwarded hop, in X-Ray form");
+    await waitFor(() => natsOut.some((e) => e.attributes["id"] === "eb-traced"), 30_000, () => daemon.stderr().slice(-3000));
+    const ev = natsOut.find((e) => e.attributes["id"] === "eb-traced")!;
+    assert.equal(ev.attributes["traceparent"], tp, "the extension, added at the HTTP hop, carried in Detail");
+    assert.equal(ev.attributes["tracestate"], "vendor=1");
+    assert.deepEqual(natsTraces.get("eb-traced"), { traceparent: tp }, "the W3C header on NATS: the same context, through X-Ray (which has no tracestate)");
   });
 
   it("e2e aws - NATS → aws_sqs sink → SQS → aws_sqs source → MQTT 5: every attribute and data byte", async () => {
