@@ -22,6 +22,8 @@
  *    and a Pub/Sub sink with `ordering: true` publishes under the same key.
  * A message that claims to be a CloudEvent but is not a valid one becomes a `dev.cebridge.invalid`
  * event (raw bytes + attributes + message id) with `invalid` set, for the engine to dead-letter.
+ * Whatever the message holds, its `googclient_traceparent` / `googclient_tracestate` attributes (the
+ * Pub/Sub client library's own trace propagation) are the transport trace context, `Decoded.trace`.
  *
  * Sending: `binary` → one `ce-<attr>` attribute per event attribute (including `ce-datacontenttype`),
  * values as they are, plus `content-type` = datacontenttype unless that is itself a CloudEvents media
@@ -29,6 +31,9 @@
  * fit Pub/Sub's limits (100 attributes, 256-byte keys, 1024-byte values) the event goes structured
  * instead — never truncated. `structured` → attribute `content-type: application/cloudevents+json;
  * charset=utf-8` and the JSON event as data. A message over 10 MB fails permanently (CEB_TOO_LARGE).
+ * The write's hop context (see `Sink.write`) goes into the `googclient_` trace attributes in both
+ * modes, beside the event's own `ce-traceparent` (or JSON `traceparent`); they count toward the 100
+ * attributes, so a binary message that cannot hold them too goes structured.
  */
 import { TooLargeError, asBridgeError } from "../../src/core/errors.js";
 import {
@@ -49,6 +54,8 @@ import {
   type CloudEvent,
 } from "../../src/cloudevents/index.js";
 import type { Decoded } from "../../src/core/source.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { PUBSUB_TRACE_ATTRIBUTES, traceAttributes, traceFromAttributes } from "../../src/cloudevents/trace-fields.js";
 
 /** Pub/Sub's per-message limits (cloud.google.com/pubsub/quotas#resource_limits). */
 export const PUBSUB_LIMITS = Object.freeze({
@@ -161,8 +168,17 @@ function metadataOf(msg: PubSubInbound, opts: InboundOptions): Record<string, st
   return md;
 }
 
-/** Decodes one received message. Never throws: failures come back as an invalid-message event. */
+/**
+ * Decodes one received message, with its `googclient_` trace attributes as `trace`. Never throws:
+ * failures come back as an invalid-message event.
+ */
 export function decodePubSubMessage(msg: PubSubInbound, opts: InboundOptions): Decoded {
+  const decoded = decodeEvent(msg, opts);
+  const trace = traceFromAttributes(msg.attributes, PUBSUB_TRACE_ATTRIBUTES);
+  return trace === undefined ? decoded : { ...decoded, trace };
+}
+
+function decodeEvent(msg: PubSubInbound, opts: InboundOptions): Decoded {
   try {
     if (opts.maxPayload !== undefined && msg.data.byteLength > opts.maxPayload) {
       throw new TooLargeError(`message data of ${msg.data.byteLength} bytes is over max_payload ${opts.maxPayload}`);
@@ -206,18 +222,22 @@ export interface PubSubOutbound {
   readonly fallback?: string;
 }
 
-/** Why `attributes` do not fit Pub/Sub's limits, or undefined when they do. */
-export function attributeLimitProblem(attributes: Readonly<Record<string, string>>): string | undefined {
-  let n = 0;
+/**
+ * Why `attributes` do not fit Pub/Sub's limits, or undefined when they do. `reserved` attributes
+ * (the trace attributes, added afterwards) count toward the 100 as well.
+ */
+export function attributeLimitProblem(attributes: Readonly<Record<string, string>>, reserved = 0): string | undefined {
+  let n = reserved;
   for (const k in attributes) {
     n++;
     const kb = Buffer.byteLength(k);
     if (kb > PUBSUB_LIMITS.keyBytes) return `attribute name ${k.slice(0, 40)}… is ${kb} bytes, over ${PUBSUB_LIMITS.keyBytes}`;
     const vb = Buffer.byteLength(attributes[k]!);
     if (vb > PUBSUB_LIMITS.valueBytes) return `attribute ${k} is ${vb} bytes, over ${PUBSUB_LIMITS.valueBytes}`;
-    if (k.startsWith("goog")) return `attribute ${k} starts with the reserved prefix goog`;
+    // `googclient_` is the client libraries' prefix (their trace propagation), which the service takes.
+    if (k.startsWith("goog") && !k.startsWith("googclient_")) return `attribute ${k} starts with the reserved prefix goog`;
   }
-  if (n > PUBSUB_LIMITS.attributes) return `${n} attributes, over ${PUBSUB_LIMITS.attributes}`;
+  if (n > PUBSUB_LIMITS.attributes) return `${n} attributes${reserved > 0 ? ` (${reserved} of them for the trace context)` : ""}, over ${PUBSUB_LIMITS.attributes}`;
   return undefined;
 }
 
@@ -240,19 +260,23 @@ function binaryMessage(ev: CloudEvent): { data: Buffer; attributes: Record<strin
 }
 
 /**
- * Encodes an event for publishing. Throws `TooLargeError` (permanent) when the message or the
- * ordering key is over Pub/Sub's limits, `FormatError` when JSON data cannot be serialized.
+ * Encodes an event for publishing, with the hop context `trace` in the `googclient_` trace
+ * attributes. Throws `TooLargeError` (permanent) when the message or the ordering key is over
+ * Pub/Sub's limits, `FormatError` when JSON data cannot be serialized.
  */
-export function encodePubSubMessage(ev: CloudEvent, opts: { readonly mode: PubSubMode; readonly ordering: boolean }): PubSubOutbound {
+export function encodePubSubMessage(ev: CloudEvent, opts: { readonly mode: PubSubMode; readonly ordering: boolean }, trace?: TraceContext): PubSubOutbound {
+  const traceAttrs = trace !== undefined ? traceAttributes(trace, PUBSUB_TRACE_ATTRIBUTES) : undefined;
   let out: { data: Buffer; attributes: Record<string, string> } | undefined;
   let fallback: string | undefined;
   if (opts.mode === "binary") {
     out = binaryMessage(ev);
-    fallback = attributeLimitProblem(out.attributes);
+    fallback = attributeLimitProblem(out.attributes, traceAttrs !== undefined ? Object.keys(traceAttrs).length : 0);
     if (fallback !== undefined) out = undefined;
   }
   const mode: PubSubMode = out ? "binary" : "structured";
   out ??= { data: Buffer.from(serializeStructured(ev), "utf8"), attributes: { "content-type": STRUCTURED_CONTENT_TYPE } };
+  // The trace values are within the value limit (55 and at most 512 characters).
+  if (traceAttrs !== undefined) Object.assign(out.attributes, traceAttrs);
 
   let orderingKey: string | undefined;
   const pk = ev.attributes["partitionkey"];

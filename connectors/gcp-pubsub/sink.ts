@@ -20,7 +20,7 @@ import type { PubSub, Topic } from "@google-cloud/pubsub";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { NotConnectedError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import { applyTls, describeError, grpcCode, planClient, publishError } from "./client.js";
 import type { PubSubSinkConfig } from "./definition.js";
 import { encodePubSubMessage } from "./mapping.js";
@@ -73,11 +73,13 @@ class PubSubSink implements Sink {
     }
   }
 
-  async write(event: CloudEvent, signal: AbortSignal): Promise<void> {
+  async write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     if (signal.aborted) throw signal.reason;
     const topic = this.topic;
     if (!topic || this.closed) throw new NotConnectedError(`gcp_pubsub sink ${this.ctx.id} is not open`);
-    const out = encodePubSubMessage(event, { mode: this.cfg.mode, ordering: this.cfg.ordering });
+    // The client's own OpenTelemetry propagation is off (we never enable it), so it leaves the
+    // googclient_ trace attributes we write alone.
+    const out = encodePubSubMessage(event, { mode: this.cfg.mode, ordering: this.cfg.ordering }, trace);
     if (out.fallback !== undefined) {
       this.ctx.log.debug({ id: event.attributes["id"], reason: out.fallback }, "event published in structured mode: its attributes exceed Pub/Sub's limits");
     }

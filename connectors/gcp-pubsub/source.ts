@@ -186,6 +186,7 @@ class PubSubSource implements Source {
       events: [decoded.event],
       ...(decoded.invalid ? { invalid: decoded.invalid } : {}),
       ...(deliveryCount !== undefined ? { deliveryCount } : {}),
+      trace: decoded.trace,
       settle: (outcome) => {
         if (settled) return;
         settled = true;

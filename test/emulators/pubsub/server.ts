@@ -11,7 +11,10 @@
  * requests that `match`), `delay(rpc, ms)` slows it, `failAcks(…)` makes exactly-once acks of chosen
  * messages fail per ack id, `resetStreams()` ends every StreamingPull with UNAVAILABLE (the client
  * reopens). Publish validates what the service validates (attribute limits, `goog` prefix, empty
- * messages, one ordering key per request, 1000 messages, 10 MB) with INVALID_ARGUMENT.
+ * messages, one ordering key per request, 1000 messages, 10 MB) with INVALID_ARGUMENT. The
+ * `googclient_` prefix is let through: Google's client libraries publish `googclient_traceparent`
+ * (their OpenTelemetry propagation) and the service takes it (INFER: no service document says so
+ * beyond the libraries doing it in production).
  */
 import * as grpc from "@grpc/grpc-js";
 import { ackFailureDetails, loadServices } from "./protos.js";
@@ -102,7 +105,7 @@ function validatePublish(req: { messages: { data: Buffer; attributes: Record<str
     for (const [k, v] of attrs) {
       if (Buffer.byteLength(k) > MAX_KEY_BYTES) throw bad(`messages[${i}]: attribute key over ${MAX_KEY_BYTES} bytes`);
       if (Buffer.byteLength(v) > MAX_VALUE_BYTES) throw bad(`messages[${i}]: attribute ${k} value over ${MAX_VALUE_BYTES} bytes`);
-      if (k.startsWith("goog")) throw bad(`messages[${i}]: attribute key ${k} starts with the reserved prefix goog`);
+      if (k.startsWith("goog") && !k.startsWith("googclient_")) throw bad(`messages[${i}]: attribute key ${k} starts with the reserved prefix goog`);
       total += Buffer.byteLength(k) + Buffer.byteLength(v);
     }
     if (Buffer.byteLength(m.orderingKey) > MAX_ORDERING_KEY_BYTES) throw bad(`messages[${i}]: ordering key over ${MAX_ORDERING_KEY_BYTES} bytes`);

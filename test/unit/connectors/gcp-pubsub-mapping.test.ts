@@ -2,7 +2,7 @@
  * Fixture tables for the pure Pub/Sub mapping: binary `ce-` attributes, structured, plain messages →
  * Google's messagePublished event (data validated against the vendored MessagePublishedData schema),
  * `mapping: raw` with escaped extensions, invalid messages, and the sink's binary/structured encoding
- * with the attribute-limit fallback.
+ * with the attribute-limit fallback (the hop's trace attributes counted in).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -369,6 +369,22 @@ describe("gcp_pubsub mapping - encode", () => {
       assert.equal(dataText(back.event), "d");
     });
   }
+
+  it("gcp_pubsub mapping - attribute limits: the trace attributes count toward the 100, so 100 ce- attributes and a trace context go structured, with the trace kept", () => {
+    const ev = makeEvent(justEnough, { kind: "text", text: "d" });
+    const hop = { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "x=1" };
+    const out = encodePubSubMessage(ev, { mode: "binary", ordering: false }, hop);
+    assert.equal(out.mode, "structured");
+    assert.equal(out.fallback, "102 attributes (2 of them for the trace context), over 100");
+    assert.deepEqual(out.attributes, { "content-type": STRUCTURED_CONTENT_TYPE, googclient_traceparent: hop.traceparent, googclient_tracestate: "x=1" });
+    assert.equal(attributeLimitProblem(out.attributes), undefined, "the client libraries' googclient_ prefix is not the reserved goog");
+    const oneLess = { ...justEnough };
+    delete oneLess["x0"];
+    const fits = encodePubSubMessage(makeEvent(oneLess, { kind: "text", text: "d" }), { mode: "binary", ordering: false }, { traceparent: hop.traceparent });
+    assert.equal(fits.mode, "binary", fits.fallback);
+    assert.equal(Object.keys(fits.attributes).length, 100);
+    assert.equal(attributeLimitProblem({ googx: "v" }), "attribute googx starts with the reserved prefix goog");
+  });
 
   it("gcp_pubsub mapping - ordering key limits and message size are permanent failures naming the limit", () => {
     const longKey = makeEvent({ ...base, partitionkey: "k".repeat(1025) }, { kind: "text", text: "d" });
