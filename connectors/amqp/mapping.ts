@@ -30,6 +30,14 @@
  * as an AMQP timestamp only when that reads back as the exact string (`exactMillis`: UTC with three
  * fraction digits), every other value as its canonical string. Structured: `content-type` = the
  * format's media type, the body = the encoded event.
+ *
+ * Trace context: the AMQP binding defines no trace field; the W3C "Trace Context: AMQP protocol"
+ * draft puts `traceparent` / `tracestate` in the application properties (readers look in the
+ * message annotations first, where middleware may annotate). The sink writes the write's hop
+ * context there in both modes, as strings (`traceApplicationProperties`), apart from binary mode's
+ * `cloudEvents:traceparent`, which is the event's own extension; the source reads it
+ * (`traceFromAmqp`) as `Decoded.trace`. A plain message keeps its application properties as
+ * extensions, `traceparent` included (`amqptraceparent`), like any other.
  */
 import {
   attributeString,
@@ -50,6 +58,8 @@ import {
 } from "../../src/cloudevents/index.js";
 import { asBridgeError, FormatError, TooLargeError, UnsupportedMediaTypeError } from "../../src/core/errors.js";
 import type { Decoded } from "../../src/core/source.js";
+import type { TraceContext } from "../../src/cloudevents/trace-context.js";
+import { traceApplicationProperties, traceFromAmqp } from "../../src/cloudevents/trace-fields.js";
 
 /** The two binary-mode prefixes of the binding (spec main; 1.0.2 has only `cloudEvents:`). */
 export const PREFIXES = ["cloudEvents:", "cloudEvents_"] as const;
@@ -70,6 +80,8 @@ export interface AmqpInbound {
   readonly subject?: string | undefined;
   readonly creationTime?: Date | undefined;
   readonly applicationProperties?: Readonly<Record<string, unknown>> | undefined;
+  /** `message-annotations`, keyed by the annotation's symbol. */
+  readonly messageAnnotations?: Readonly<Record<string, unknown>> | undefined;
   readonly body: AmqpBody;
 }
 
@@ -221,8 +233,17 @@ function rawOf(body: AmqpBody): Uint8Array {
   return new Uint8Array(0);
 }
 
-/** Decodes one received message. Never throws: failures come back as an invalid-message event. */
+/**
+ * Decodes one received message, with its W3C trace context (`traceFromAmqp`) as `trace`. Never
+ * throws: failures come back as an invalid-message event.
+ */
 export function decodeAmqpMessage(msg: AmqpInbound, opts: AmqpInboundOptions): Decoded {
+  const decoded = decodeEvent(msg, opts);
+  const trace = traceFromAmqp(msg.messageAnnotations, msg.applicationProperties);
+  return trace === undefined ? decoded : { ...decoded, trace };
+}
+
+function decodeEvent(msg: AmqpInbound, opts: AmqpInboundOptions): Decoded {
   try {
     const bytes = bodyBytes(msg.body);
     if (opts.maxMessageSize !== undefined && bytes !== undefined && bytes.byteLength > opts.maxMessageSize) {
@@ -288,15 +309,20 @@ function propertyValue(name: string, v: AttributeValue): AmqpOutValue {
   return v;
 }
 
-/** Encodes an event for sending. Throws `FormatError` when JSON data cannot be serialized. */
-export function encodeAmqpMessage(ev: CloudEvent, opts: AmqpOutboundOptions): AmqpOutbound {
+/**
+ * Encodes an event for sending, with the hop context `trace` in the `traceparent` / `tracestate`
+ * application properties. Throws `FormatError` when JSON data cannot be serialized.
+ */
+export function encodeAmqpMessage(ev: CloudEvent, opts: AmqpOutboundOptions, trace?: TraceContext): AmqpOutbound {
   const messageId = attributeString(ev.attributes["id"] ?? "");
+  const traceProps = trace !== undefined ? traceApplicationProperties(trace) : undefined;
   if (opts.mode === "structured") {
     const out = formatStructured(ev, opts.format);
-    return { messageId, durable: opts.durable, contentType: out.contentType, body: out.body };
+    return { messageId, durable: opts.durable, contentType: out.contentType, body: out.body, ...(traceProps !== undefined ? { applicationProperties: traceProps } : {}) };
   }
   const { body, contentType } = binaryBody(ev);
-  const applicationProperties: Record<string, AmqpOutValue> = {};
+  // Both prefixes of the binding contain a delimiter, so no attribute name lands on `traceparent`.
+  const applicationProperties: Record<string, AmqpOutValue> = traceProps !== undefined ? { ...traceProps } : {};
   const attrs = ev.attributes;
   for (const name in attrs) {
     if (name === "datacontenttype") continue; // ⇔ content-type

@@ -14,7 +14,7 @@
  *   rhea sees it; durable unless `durable: false`; integers as AMQP long.
  */
 import type { Connection, Delivery, EventContext, Sender, Session } from "rhea";
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import { abortable, abortError } from "../../src/core/abort.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { asBridgeError, BridgeError, ConnectError, NotConnectedError, SinkError } from "../../src/core/errors.js";
@@ -108,14 +108,14 @@ class AmqpSink implements Sink {
     return this.opened;
   }
 
-  async write(event: CloudEvent, signal: AbortSignal): Promise<void> {
+  async write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     if (signal.aborted) throw abortError(signal);
     const current = this.conn;
     if (this.closed || current === undefined) throw new NotConnectedError("AMQP is not connected");
     const address = this.tpl.render(event);
     let bytes: Buffer;
     try {
-      bytes = encodeOutbound(encodeAmqpMessage(event, this.encoding));
+      bytes = encodeOutbound(encodeAmqpMessage(event, this.encoding, trace));
     } catch (err) {
       throw new SinkError(`cannot encode the event: ${asBridgeError(err).message}`, false, { cause: err });
     }

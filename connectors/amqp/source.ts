@@ -194,6 +194,7 @@ class AmqpSource implements Source {
       events: [decoded.event],
       ...(decoded.invalid ? { invalid: decoded.invalid } : {}),
       ...(deliveryCount !== undefined ? { deliveryCount } : {}),
+      trace: decoded.trace,
       settle: (outcome) => {
         if (settled) return;
         settled = true;

@@ -45,12 +45,14 @@ export function inboundOf(m: RheaMessage): AmqpInbound {
   const subject: unknown = m["subject"];
   const created: unknown = m["creation_time"];
   const props: unknown = m["application_properties"];
+  const annotations: unknown = m["message_annotations"];
   return {
     messageId: m["message_id"],
     contentType: typeof ct === "string" ? ct : undefined,
     subject: typeof subject === "string" ? subject : undefined,
     creationTime: created instanceof Date ? created : typeof created === "number" ? new Date(created) : undefined,
     applicationProperties: typeof props === "object" && props !== null ? (props as Record<string, unknown>) : undefined,
+    messageAnnotations: typeof annotations === "object" && annotations !== null ? (annotations as Record<string, unknown>) : undefined,
     body: bodyOf(m["body"]),
   };
 }
