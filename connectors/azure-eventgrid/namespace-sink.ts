@@ -4,7 +4,9 @@
  * `data_base64`, `time` as written) in `application/cloudevents-batch+json` requests grouped by the
  * kit's batch writer (≤ `batch.max_events`, ≤ 1 MiB). The 1.0.0 client's own model would drop the
  * extensions, so the prepared-body policy replaces its body. Errors are classified as in the topic
- * sink: 408/429/5xx/network transient, other 4xx permanent.
+ * sink: 408/429/5xx/network transient, other 4xx permanent. The trace travels as the event's own
+ * `traceparent` / `tracestate` extension; a request holds a batch, so the write's hop context has no
+ * place and is not written (as in the topic sink).
  */
 import type { CloudEvent } from "../../src/cloudevents/index.js";
 import { serializeStructured } from "../../src/cloudevents/index.js";

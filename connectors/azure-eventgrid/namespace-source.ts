@@ -17,6 +17,8 @@
  *   rejected → reject; errored → release with the kit's `releaseDelay`, rounded up to the delays
  *   Event Grid accepts (0, 10 s, 1 min, 10 min, 1 h; 0 at shutdown).
  * - `deliveryCount` of the broker is the message's delivery count (1 on the first delivery).
+ * - Tracing: a received event has no trace field of its own besides its `traceparent` extension, so
+ *   `Received.trace` stays unset and the extension is the delivery's parent.
  */
 import { DEFAULT_MAX_DEPTH } from "../../src/cloudevents/index.js";
 import type { ConnectorContext } from "../../src/core/connector.js";

@@ -9,6 +9,11 @@
  *
  * CloudEvents schema: each event in the JSON event format, sent as it is — extensions, `data_base64`
  * and `time` as written — as `application/cloudevents-batch+json`. Event Grid schema: mapping.ts.
+ *
+ * Tracing: Event Grid has no per-event trace field besides the CloudEvent's own `traceparent` /
+ * `tracestate` extension, which the CloudEvents schema carries unchanged; a request holds a batch,
+ * so the write's hop context (`Sink.write`'s `trace`) has no place and is not written. The Event Grid
+ * schema has no slot for the extension either (see mapping.ts).
  */
 import type { CloudEvent } from "../../src/cloudevents/index.js";
 import { serializeStructured } from "../../src/cloudevents/index.js";

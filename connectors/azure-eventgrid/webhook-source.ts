@@ -16,6 +16,9 @@
  *   dead-letter sink. 400, 413 and 415 are only for requests that can never succeed (invalid events,
  *   a body over `max_body`, a content type that is not Event Grid's), which Event Grid dead-letters.
  * - `aeg-delivery-count` (0 on the first attempt) + 1 is the delivery count.
+ * - A W3C `traceparent` / `tracestate` request header is the transport trace context, read as the
+ *   http source reads it: the engine adds the extension from it to events that have none. Event
+ *   Grid's own events carry the trace in that extension; the header comes from other senders.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { ConnectorContext } from "../../src/core/connector.js";
@@ -29,6 +32,7 @@ import {
   offerOrRefuse,
   readBody,
   refuseTooLarge,
+  requestTrace,
   retryAfterSeconds,
   secretMatches,
   sendError as fail,
@@ -129,9 +133,15 @@ export function createEventGridSource(cfg: EventGridSourceConfig, ctx: Connector
           ctx.log.warn({ events: push.events.length, window: box.capacity }, "a delivery has more events than the route's window; set the subscription's maxEventsPerBatch lower");
           return fail(res, 503, "CEB_WINDOW_FULL", `batch of ${push.events.length} events is larger than the route's window (${box.capacity})`, { "retry-after": retryAfter });
         }
+        const trace = requestTrace(req.headersDistinct);
         offerOrRefuse(
           box,
-          { events: push.events, ...(push.deliveryCount !== undefined ? { deliveryCount: push.deliveryCount } : {}), settle: (outcome) => answerOutcome(res, outcome, retryAfter) },
+          {
+            events: push.events,
+            ...(push.deliveryCount !== undefined ? { deliveryCount: push.deliveryCount } : {}),
+            ...(trace !== undefined ? { trace } : {}),
+            settle: (outcome) => answerOutcome(res, outcome, retryAfter),
+          },
           res,
           retryAfter,
         );

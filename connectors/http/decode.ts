@@ -8,8 +8,6 @@ import { decodeCeHeaders, eventFromBinary } from "../../src/cloudevents/index.js
 import { isBatchMediaType, isStructuredMediaType, mediaEssence } from "../../src/cloudevents/media.js";
 import { parseBatchAs, parseStructuredAs } from "../../src/cloudevents/structured.js";
 import { validateEvent } from "../../src/cloudevents/validate.js";
-import type { TraceContext } from "../../src/cloudevents/trace-context.js";
-import { traceFromHeaders } from "../../src/cloudevents/trace-fields.js";
 import { FormatError, UnsupportedMediaTypeError } from "../../src/core/errors.js";
 
 export interface DecodeOptions {
@@ -42,20 +40,6 @@ export function decodeRequest(headers: DistinctHeaders, body: Buffer, opts: Deco
     `not a CloudEvent: no ce- headers and content type ${contentType ? `"${contentType}"` : "absent"}; send binary mode (ce-* headers), ` +
       "application/cloudevents+json, application/cloudevents+protobuf or their -batch types",
   );
-}
-
-/**
- * The W3C trace context of the request (`traceparent` / `tracestate` headers): the client's hop.
- * A repeated `traceparent` is ignored, as W3C Trace Context asks; repeated `tracestate` headers
- * are one list, joined with `,`.
- */
-export function requestTrace(headers: DistinctHeaders): TraceContext | undefined {
-  return traceFromHeaders((name) => {
-    const values = headers[name];
-    if (values === undefined || values.length === 0) return undefined;
-    if (name === "traceparent" && values.length > 1) return undefined;
-    return values.join(",");
-  });
 }
 
 const STRUCTURED_TYPES = ["application/cloudevents+json", "application/cloudevents+protobuf"];

@@ -20,12 +20,13 @@ import {
   offerOrRefuse,
   readBody,
   refuseTooLarge,
+  requestTrace,
   retryAfterSeconds,
   sendError as fail,
   splitTarget,
   stopAccepting,
 } from "../../src/core/webhook-server.js";
-import { decodeRequest, requestTrace } from "./decode.js";
+import { decodeRequest } from "./decode.js";
 import type { httpSourceSchema } from "./definition.js";
 import { bearerMatches } from "./auth.js";
 

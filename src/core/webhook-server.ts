@@ -2,7 +2,8 @@
  * What the webhook sources share (the `http` source and the `azure_eventgrid` push source): the
  * listening server (plain or TLS, with optional client certificates), the request target split,
  * bounded body reading, the CloudEvents abuse-protection handshake (OPTIONS), constant-time secret
- * comparison, JSON error answers, and the status an outcome maps to once every sink settled.
+ * comparison, JSON error answers, the request's W3C trace context, and the status an outcome maps
+ * to once every sink settled.
  *
  * Status rules (CloudEvents webhook spec, which Event Grid follows for retries): 204 once every sink
  * confirmed (or the event was filtered or dead-lettered); 422 for a permanent sink failure with no
@@ -14,6 +15,8 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import type { TraceContext } from "../cloudevents/trace-context.js";
+import { traceFromHeaders } from "../cloudevents/trace-fields.js";
 import { ConnectError, TooLargeError } from "./errors.js";
 import { splitHostPort } from "./net.js";
 import type { Outcome } from "./outcome.js";
@@ -87,6 +90,20 @@ export function splitTarget(url: string | undefined): { path: string; query: URL
 export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}, extra: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { "content-type": "application/json", ...headers }).end(JSON.stringify({ error: code, message, ...extra }) + "\n");
+}
+
+/**
+ * The W3C trace context of a request (`traceparent` / `tracestate` headers, from
+ * `req.headersDistinct`): the sender's hop, for `Received.trace`. A repeated `traceparent` is
+ * ignored, as W3C Trace Context asks; repeated `tracestate` headers are one list, joined with `,`.
+ */
+export function requestTrace(headers: Readonly<Record<string, readonly string[] | undefined>>): TraceContext | undefined {
+  return traceFromHeaders((name) => {
+    const values = headers[name];
+    if (values === undefined || values.length === 0) return undefined;
+    if (name === "traceparent" && values.length > 1) return undefined;
+    return values.join(",");
+  });
 }
 
 /** Whole seconds for a Retry-After header (at least 1). */
