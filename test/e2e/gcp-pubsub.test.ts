@@ -5,6 +5,8 @@
  *   Google's example events / plain messages  → topic-plain → gcp_pubsub source → MQTT 5 structured
  * Every attribute and data byte is compared at the end, and in the middle on the Pub/Sub wire; the
  * plain message must become a messagePublished event whose data validates against Google's schema.
+ * A W3C trace entering over NATS headers (tracing off) rides the googclient_ attributes to the MQTT
+ * side's user properties and arrives in the extension.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -15,7 +17,7 @@ import type { PubSub } from "@google-cloud/pubsub";
 import { STRUCTURED_CONTENT_TYPE } from "../../connectors/gcp-pubsub/mapping.js";
 import { decodeMqttMessage, type UserProperties } from "../../connectors/mqtt/mapping.js";
 import { encodeNatsMessage } from "../../connectors/nats/mapping.js";
-import type { CloudEvent } from "../../src/cloudevents/index.js";
+import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import type { PubSubEmulator } from "../emulators/pubsub/server.js";
 import { startMosquitto, startNats, type BrokerHandle } from "../support/brokers.js";
 import { startDaemon, type Daemon } from "../support/daemon.js";
@@ -38,6 +40,8 @@ let bin: Names;
 let str: Names;
 let plain: Names;
 const out: Record<"bin" | "str" | "plain", CloudEvent[]> = { bin: [], str: [], plain: [] };
+/** The transport trace context of each MQTT message (its user properties), by event id. */
+const mqttTraces = new Map<string, TraceContext | undefined>();
 
 function yaml(): string {
   const ps = (extra: string) => `{ type: gcp_pubsub, project: ${PROJECT}, endpoint: "${em.endpoint}", ${extra} }`;
@@ -75,6 +79,7 @@ function decodeMqtt(topic: string, payload: Buffer, packet: IPublishPacket): Clo
     { source: "mqtt://x:1", now: () => new Date(), newId: () => "n" },
   );
   assert.equal(d.invalid, undefined, d.invalid?.message);
+  mqttTraces.set(String(d.event.attributes["id"]), d.trace);
   return d.event;
 }
 
@@ -155,6 +160,36 @@ describe("e2e nats → pubsub → pubsub → mqtt", { timeout: 120_000 }, () => 
       assert.equal(em.subscription(names.subscription).stats.nacks, 0);
     });
   }
+
+  it("e2e - tracing off: a trace entering over NATS headers rides the googclient_ attributes (binary and structured) to MQTT, and into the extension; so does a publisher's own googclient_traceparent", async () => {
+    const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    for (const mode of ["bin", "str"] as const) {
+      const e: CloudEvent = { attributes: { specversion: "1.0", id: `traced-${mode}`, source: "/client", type: "demo.traced", datacontenttype: "text/plain" }, data: { kind: "text", text: "t" } };
+      const m = encodeNatsMessage(e, "structured");
+      const h = natsHeaders();
+      for (const [k, v] of m.headers) h.append(k, v);
+      h.append("traceparent", tp);
+      h.append("tracestate", "vendor=1");
+      nc.publish(`gcp.${mode}.x`, m.payload, { headers: h });
+    }
+    await nc.flush();
+    await waitFor(() => out.bin.some((e) => e.attributes["id"] === "traced-bin") && out.str.some((e) => e.attributes["id"] === "traced-str"), 20_000, () => daemon.stderr());
+    for (const mode of ["bin", "str"] as const) {
+      const wire = em.published((mode === "bin" ? bin : str).topic).find((m) => decodeStored(m).attributes["id"] === `traced-${mode}`)!;
+      assert.equal(wire.attributes["googclient_traceparent"], tp, `${mode}: the forwarded hop on the Pub/Sub wire`);
+      assert.equal(wire.attributes["googclient_tracestate"], "vendor=1");
+      const ev = out[mode].find((e) => e.attributes["id"] === `traced-${mode}`)!;
+      assert.equal(ev.attributes["traceparent"], tp, `${mode}: the extension added at the NATS hop`);
+      assert.equal(ev.attributes["tracestate"], "vendor=1");
+      // MQTT binary mode: the user property is the extension itself; structured keeps the hop apart.
+      assert.deepEqual(mqttTraces.get(`traced-${mode}`), { traceparent: tp, tracestate: "vendor=1" }, `${mode}: the MQTT user properties`);
+    }
+    const other = "00-11111111111111111111111111111111-2222222222222222-01";
+    const id = await client.topic(plain.topicId).publishMessage({ data: Buffer.from("traced plain"), attributes: { googclient_traceparent: other } });
+    await waitFor(() => out.plain.some((e) => e.attributes["id"] === id), 20_000, () => daemon.stderr());
+    assert.equal(out.plain.find((e) => e.attributes["id"] === id)!.attributes["traceparent"], other);
+    assert.deepEqual(mqttTraces.get(id), { traceparent: other });
+  });
 
   it("e2e - Google's structured example event arrives exactly as written", async () => {
     const vector = pubsubVector("structured_pubsub_MessagePublishedData.json");
