@@ -7,6 +7,8 @@
  *   HTTP sink;
  * with every attribute, extension and data byte compared (the Event Grid schema: the documented
  * mapping). The return routes set `loop_prevention: false`: one daemon plays both bridges.
+ * Tracing off: an MQTT 5 trace becomes the extension, which Event Grid carries to NATS; a webhook
+ * request's W3C `traceparent` header reaches the NATS header and the extension.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -42,6 +44,8 @@ let hookUrl: string;
 let httpOut: Server;
 let httpUrl: string;
 const natsOut: CloudEvent[] = [];
+/** The W3C `traceparent` header of each JetStream message, by event id. */
+const natsTraceparent = new Map<string, string | undefined>();
 const httpIn: CloudEvent[] = [];
 
 function withoutMarkers(ev: CloudEvent): CloudEvent {
@@ -122,7 +126,9 @@ before(async () => {
   void (async () => {
     const messages = await sub.consume();
     for await (const m of messages) {
-      natsOut.push(parseStructured(m.data));
+      const ev = parseStructured(m.data);
+      natsTraceparent.set(String(ev.attributes["id"]), m.headers?.get("traceparent") || undefined);
+      natsOut.push(ev);
     }
   })();
 });
@@ -203,6 +209,26 @@ describe("e2e azure event grid", { timeout: 120_000 }, () => {
     assert.equal(r.status, 401);
     await new Promise((res) => setTimeout(res, 500));
     assert.ok(!natsOut.some((e) => e.attributes["id"] === "no-secret-1"), "nothing was written");
+  });
+
+  it("e2e - tracing off: an MQTT 5 trace becomes the extension, which Event Grid carries to NATS; a webhook request's W3C traceparent header reaches the NATS header and the extension", async () => {
+    const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const viaGrid: CloudEvent = { attributes: { specversion: "1.0", id: "traced-grid", source: "/client", type: "demo.traced", datacontenttype: "application/json" }, data: { kind: "json", value: { a: 1 } } };
+    const m = encodeMqttMessage(viaGrid, "structured", 5);
+    await mqttPub.publishAsync("grid/ce/traced", m.payload, { qos: 1, properties: { ...m.properties, userProperties: { traceparent: tp, tracestate: "vendor=1" } } });
+    const direct = JSON.stringify([{ specversion: "1.0", id: "traced-hook", source: "/sender", type: "demo.traced" }]);
+    const other = "00-11111111111111111111111111111111-2222222222222222-01";
+    const r = await fetch(hookUrl, { method: "POST", headers: { "content-type": "application/cloudevents-batch+json; charset=utf-8", traceparent: other, tracestate: "s=2" }, body: direct });
+    assert.equal(r.status, 204, await r.text());
+    await waitFor(() => natsOut.some((e) => e.attributes["id"] === "traced-grid") && natsOut.some((e) => e.attributes["id"] === "traced-hook"), 30_000, () => daemon.stderr());
+    const grid = natsOut.find((e) => e.attributes["id"] === "traced-grid")!;
+    assert.equal(grid.attributes["traceparent"], tp, "the extension, added at the MQTT hop, is Event Grid's trace field");
+    assert.equal(grid.attributes["tracestate"], "vendor=1");
+    assert.equal(natsTraceparent.get("traced-grid"), undefined, "the (emulated) push request carries no W3C header, so there is no hop to forward and none is invented");
+    const hook = natsOut.find((e) => e.attributes["id"] === "traced-hook")!;
+    assert.equal(hook.attributes["traceparent"], other, "added from the request header");
+    assert.equal(hook.attributes["tracestate"], "s=2");
+    assert.equal(natsTraceparent.get("traced-hook"), other, "the request's context, forwarded on NATS");
   });
 
   it("e2e - JetStream → namespace topic → namespace source → HTTP keeps every attribute, extension and data byte, and settles everything", async () => {
