@@ -4,7 +4,9 @@
  *     → three AMQP sources → NATS (structured JSON, and structured Protobuf for the Protobuf leg)
  *   and back: NATS → AMQP (binary cloudEvents_) → AMQP source → HTTP (structured Protobuf)
  * Every attribute (with its JSON type), extension and data byte must arrive exactly, including a
- * `time` with nanoseconds and an offset; the HTTP output is also read by protoc.
+ * `time` with nanoseconds and an offset; the HTTP output is also read by protoc. With tracing off, a
+ * W3C trace entering on HTTP (or NATS) crosses AMQP in the `traceparent` / `tracestate`
+ * application properties to the far side's W3C header, and arrives in the extension.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -12,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { connect } from "@nats-io/transport-node";
 import { headerEntries } from "../../connectors/nats/inbound.js";
 import { decodeNatsMessage, encodeNatsMessage } from "../../connectors/nats/mapping.js";
-import { parseStructuredAs, toJsonObject, type CloudEvent } from "../../src/cloudevents/index.js";
+import { parseStructuredAs, toJsonObject, type CloudEvent, type TraceContext } from "../../src/cloudevents/index.js";
 import { declareQueue, startNats, startRabbitMq, type BrokerHandle, type RabbitHandle } from "../support/brokers.js";
 import { startDaemon, type Daemon } from "../support/daemon.js";
 import { assertSameEvent, richEvents } from "../support/events.js";
@@ -29,8 +31,8 @@ let admin: string;
 let httpIn: string;
 let receiver: Server;
 let receiverUrl: string;
-const atNats = new Map<string, { ct: string | undefined; event: CloudEvent }[]>();
-const atHttp: { ct: string; body: Buffer; event: CloudEvent }[] = [];
+const atNats = new Map<string, { ct: string | undefined; event: CloudEvent; trace: TraceContext | undefined }[]>();
+const atHttp: { ct: string; body: Buffer; event: CloudEvent; traceparent: string | undefined; tracestate: string | undefined }[] = [];
 
 /** richEvents plus one with a UTC nanosecond `time`, which Protobuf carries as a Timestamp. */
 function events(tag: string): CloudEvent[] {
@@ -82,7 +84,7 @@ before(async () => {
       );
       if (d.invalid) throw new Error(`NATS output is not a CloudEvent: ${d.invalid.message}`);
       const list = atNats.get(m.subject) ?? [];
-      list.push({ ct: m.headers?.get("Content-Type"), event: d.event });
+      list.push({ ct: m.headers?.get("Content-Type"), event: d.event, trace: d.trace });
       atNats.set(m.subject, list);
     }
   })();
@@ -92,7 +94,8 @@ before(async () => {
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       const ct = String(req.headers["content-type"]);
-      atHttp.push({ ct, body, event: parseStructuredAs(ct, body) });
+      const header = (name: string) => (typeof req.headers[name] === "string" ? (req.headers[name] as string) : undefined);
+      atHttp.push({ ct, body, event: parseStructuredAs(ct, body), traceparent: header("traceparent"), tracestate: header("tracestate") });
       res.writeHead(204).end();
     });
   });
@@ -162,5 +165,34 @@ describe("e2e - amqp", { timeout: 120_000 }, () => {
     assert.match(ext, /key: "time"\n {2}value \{\n {4}ce_string: "2024-05-06T07:08:09.123456789\+02:00"\n/, "a time Timestamp cannot spell exactly stays a string");
     const ns = protocDecode("CloudEvent", got.get("back-ns")!.body);
     assert.match(ns, /key: "time"\n {2}value \{\n {4}ce_timestamp \{\n {6}seconds: 1714972089\n {6}nanos: 123456789\n/, "nanoseconds in a google.protobuf.Timestamp");
+  });
+
+  it("e2e amqp - tracing off: a W3C trace crosses AMQP (binary, structured JSON and Protobuf, and back with cloudEvents_) in the application properties, to the far side's W3C header and the extension", async () => {
+    const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const res = await fetch(`http://${httpIn}/events`, {
+      method: "POST",
+      headers: { "ce-specversion": "1.0", "ce-id": "traced-fwd", "ce-source": "/client", "ce-type": "demo.traced", "content-type": "text/plain", traceparent: tp, tracestate: "vendor=1" },
+      body: "traced",
+    });
+    assert.equal(res.status, 204, await res.text());
+    for (const subject of ["e2e.out.bin", "e2e.out.json", "e2e.out.pb"]) {
+      await waitFor(() => atNats.get(subject)?.some((x) => x.event.attributes["id"] === "traced-fwd") === true, 20_000, () => `${subject}\n${daemon.stderr().slice(-2000)}`);
+      const x = atNats.get(subject)!.find((y) => y.event.attributes["id"] === "traced-fwd")!;
+      assert.equal(x.event.attributes["traceparent"], tp, `${subject}: the extension added at the HTTP hop`);
+      assert.equal(x.event.attributes["tracestate"], "vendor=1");
+      assert.deepEqual(x.trace, { traceparent: tp, tracestate: "vendor=1" }, `${subject}: the context AMQP carried, forwarded in the NATS headers`);
+    }
+    const other = "00-11111111111111111111111111111111-2222222222222222-01";
+    const back: CloudEvent = { attributes: { specversion: "1.0", id: "traced-back", source: "/nats", type: "demo.traced" } };
+    const out = encodeNatsMessage(back, "structured");
+    const h = natsHeaders();
+    for (const [k, v] of out.headers) h.append(k, v);
+    h.append("traceparent", other);
+    nc.publish("e2e.back.x", out.payload, { headers: h });
+    await waitFor(() => atHttp.some((x) => x.event.attributes["id"] === "traced-back"), 20_000, () => daemon.stderr().slice(-2000));
+    const x = atHttp.find((y) => y.event.attributes["id"] === "traced-back")!;
+    assert.equal(x.event.attributes["traceparent"], other, "the extension, added at the NATS hop, through cloudEvents_traceparent");
+    assert.equal(x.traceparent, other, "the W3C header at the far side: carried by the traceparent application property");
+    assert.equal(x.tracestate, undefined);
   });
 });
