@@ -59,7 +59,15 @@ export function spawnDaemon(args: string[], configFile = "", env: NodeJS.Process
     stdout.push(...parts);
   });
   proc.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  // "close", not "exit": exit can fire while the pipes still hold output (a 150 KB
+  // `schema` arrived cut short in CI), and the last line needs no newline to count.
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once("close", (code) => {
+      if (partial !== "") stdout.push(partial);
+      partial = "";
+      resolve(code);
+    }),
+  );
   live.add(proc);
   proc.once("exit", () => live.delete(proc));
   return {
