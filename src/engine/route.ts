@@ -74,6 +74,7 @@ export class Route implements Inbox {
   constructor(
     private readonly setup: RouteSetup,
     private readonly stats: RouteStats,
+    /** Bound to the route's name by the engine, so no line here repeats it. */
     private readonly log: Logger,
   ) {
     this.window = new Window(setup.window);
@@ -147,7 +148,7 @@ export class Route implements Inbox {
         : await this.deliverAll(msg);
     } catch (err) {
       // A bug, not an event problem: release the message so it is not lost.
-      this.log.error({ err, route: this.setup.name }, "unexpected error while routing");
+      this.log.error({ err }, "unexpected error while routing");
       outcome = { status: "errored", error: new BridgeError("CEB_INTERNAL", String(err), true, { cause: err }), release: "retries_spent" };
     }
     this.window.release(n);
@@ -156,7 +157,7 @@ export class Route implements Inbox {
     try {
       msg.settle(outcome);
     } catch (err) {
-      this.log.error({ err, route: this.setup.name }, "source settle threw");
+      this.log.error({ err }, "source settle threw");
     }
     if (--this.pending === 0 && this.drained) {
       const done = this.drained;
@@ -193,7 +194,7 @@ export class Route implements Inbox {
       const verdict = loopVerdict(event, s.instanceId, s.maxHops);
       if (verdict) {
         this.stats.dropped("loop");
-        this.log.debug({ route: s.name, id: event.attributes["id"], verdict }, "loop cut");
+        this.log.debug({ id: event.attributes["id"], verdict }, "loop cut");
         return DELIVERED;
       }
     }
@@ -265,7 +266,7 @@ export class Route implements Inbox {
       }
       if (verdict.counted) {
         this.stats.failed(sinkId, r.error.code);
-        this.log.warn({ route: s.name, sink: sinkId, id: event.attributes["id"], code: r.error.code, reason: r.error.message, attempts: r.attempts }, "releasing event for redelivery");
+        this.log.warn({ sink: sinkId, id: event.attributes["id"], code: r.error.code, reason: r.error.message, attempts: r.attempts }, "releasing event for redelivery");
       }
       outcome = worse(outcome, verdict.outcome);
     }
@@ -281,7 +282,7 @@ export class Route implements Inbox {
   /** Writes `event` to the dead-letter sink. Acked when that succeeds, released when it fails. */
   private async deadLetter(event: CloudEvent, error: BridgeError, sinkId: string | undefined, attempts: number): Promise<Outcome> {
     const s = this.setup;
-    const fields = { route: s.name, sink: sinkId, id: event.attributes["id"], source: event.attributes["source"], code: error.code, reason: error.message };
+    const fields = { sink: sinkId, id: event.attributes["id"], source: event.attributes["source"], code: error.code, reason: error.message };
     if (!s.deadLetter) {
       this.log.warn(fields, "event failed permanently and the route has no dead_letter sink");
       return { status: "rejected", error };
