@@ -1,7 +1,8 @@
 /**
  * The one place a route records what happened, in both the Prometheus metrics and the `/status`
  * counters, so the two can never disagree. Metric children are bound to the route's labels once:
- * the hot path does no label hashing.
+ * the hot path does no label hashing. Received and delivered counts and the in-flight gauge reach
+ * prom-client only when the metrics are read (`Metrics.deferred`).
  */
 import type { Outcome } from "../core/outcome.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -23,6 +24,8 @@ export class RouteStats {
   /** The live counters `/status` shows for this route. */
   readonly state: RouteState;
   private readonly m;
+  private pendingReceived = 0;
+  private readonly pendingDelivered: number[];
 
   constructor(
     private readonly metrics: Metrics,
@@ -43,16 +46,28 @@ export class RouteStats {
       delivered: setup.sinkIds.map((id) => metrics.delivered.labels(name, id)),
       retries: setup.sinkIds.map((id) => metrics.retries.labels(name, id)),
     };
+    this.pendingDelivered = setup.sinkIds.map(() => 0);
+    metrics.deferred(() => this.flush());
+  }
+
+  private flush(): void {
+    const m = this.m;
+    if (this.pendingReceived > 0) m.received.inc(this.pendingReceived);
+    this.pendingReceived = 0;
+    for (let i = 0; i < this.pendingDelivered.length; i++) {
+      if (this.pendingDelivered[i]! > 0) m.delivered[i]!.inc(this.pendingDelivered[i]!);
+      this.pendingDelivered[i] = 0;
+    }
+    m.inFlight.set(this.state.inFlight);
   }
 
   received(n: number): void {
-    this.m.received.inc(n);
+    this.pendingReceived += n;
     this.state.counters.received += n;
   }
 
   inFlight(n: number): void {
     this.state.inFlight = n;
-    this.m.inFlight.set(n);
   }
 
   filtered(): void {
@@ -62,7 +77,7 @@ export class RouteStats {
 
   /** Sink number `sink` (its index in the route's `to`) confirmed an event. */
   delivered(sink: number): void {
-    this.m.delivered[sink]!.inc();
+    this.pendingDelivered[sink]!++;
     this.state.counters.delivered++;
   }
 

@@ -14,15 +14,23 @@ export interface BufferReading {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly received = this.counter("cebridge_events_received_total", "Events handed to a route by its source", ["route", "source"]);
-  readonly delivered = this.counter("cebridge_events_delivered_total", "Events a sink confirmed", ["route", "sink"]);
+  /** See `deferred`. */
+  private readonly flushes = new Set<() => void>();
+  readonly received = this.counter("cebridge_events_received_total", "Events handed to a route by its source", ["route", "source"], true);
+  readonly delivered = this.counter("cebridge_events_delivered_total", "Events a sink confirmed", ["route", "sink"], true);
   readonly filtered = this.counter("cebridge_events_filtered_total", "Events a route's filter left out (settled as delivered)", ["route"]);
   readonly failed = this.counter("cebridge_events_failed_total", "Sink writes that failed for good or ran out of retries", ["route", "sink", "reason"]);
   readonly deadLettered = this.counter("cebridge_events_dead_lettered_total", "Events written to a dead-letter sink", ["route", "reason"]);
   readonly retries = this.counter("cebridge_retries_total", "Sink write retries after a transient failure", ["route", "sink"]);
   readonly dropped = this.counter("cebridge_events_dropped_total", "Events dropped on purpose (loop, dedupe, overflow)", ["route", "reason"]);
   readonly filterErrors = this.counter("cebridge_filter_errors_total", "CESQL evaluation errors (the event is treated as not matching)", ["route"]);
-  readonly inFlight = new Gauge({ name: "cebridge_in_flight", help: "Events in a route's window", labelNames: ["route"], registers: [this.registry] });
+  readonly inFlight = new Gauge({
+    name: "cebridge_in_flight",
+    help: "Events in a route's window",
+    labelNames: ["route"],
+    registers: [this.registry],
+    collect: () => this.flushDeferred(),
+  });
   readonly connectorUp = new Gauge({ name: "cebridge_connector_up", help: "1 while the component is connected", labelNames: ["component"], registers: [this.registry] });
   readonly deliverySeconds = new Histogram({
     name: "cebridge_delivery_seconds",
@@ -64,7 +72,23 @@ export class Metrics {
     });
   }
 
-  private counter(name: string, help: string, labelNames: string[]): Counter<string> {
-    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  /**
+   * Registers `flush`, which hands counts kept as plain numbers to the metrics above; it runs before
+   * every read of `received`, `delivered` and `inFlight` (a scrape, `get()`). The per-event updates
+   * of those three cost more than the rest of a route's bookkeeping through prom-client (measured:
+   * 4 % of the MQTT → NATS daemon's CPU). Flushes run in the order they were registered, so of two
+   * registrations setting the same gauge child, the later one wins. Never unregistered: a retired
+   * route's last counts must still reach the metrics.
+   */
+  deferred(flush: () => void): void {
+    this.flushes.add(flush);
+  }
+
+  private flushDeferred(): void {
+    for (const f of this.flushes) f();
+  }
+
+  private counter(name: string, help: string, labelNames: string[], deferred = false): Counter<string> {
+    return new Counter({ name, help, labelNames, registers: [this.registry], ...(deferred ? { collect: () => this.flushDeferred() } : {}) });
   }
 }
