@@ -15,6 +15,7 @@ import { clientOptions, defaultClientId, endClient } from "./connect.js";
 import type { MqttSinkConfig } from "./definition.js";
 import { encodeMqttMessage, type MqttMode } from "./mapping.js";
 import { sanitizeMqtt } from "./names.js";
+import { Qos0Writer } from "./qos0-writer.js";
 
 export function createMqttSink(cfg: MqttSinkConfig, ctx: ConnectorContext): Sink {
   return new MqttSink(cfg, ctx);
@@ -43,6 +44,7 @@ class MqttSink implements Sink {
   private client: MqttClient | undefined;
   private opened: Promise<void> | undefined;
   private closed = false;
+  private readonly qos0: Qos0Writer;
 
   constructor(
     private readonly cfg: MqttSinkConfig,
@@ -52,6 +54,7 @@ class MqttSink implements Sink {
     this.tpl = compileTemplate(cfg.topic, sanitizeMqtt);
     this.version = (cfg.protocol_version ?? 5) === 5 ? 5 : 4;
     this.mode = this.version === 4 ? "structured" : (cfg.mode ?? "binary");
+    this.qos0 = new Qos0Writer(this.version);
   }
 
   open(): Promise<void> {
@@ -95,7 +98,11 @@ class MqttSink implements Sink {
       // QoS 0 has nothing to confirm. mqtt.js calls back only once the socket drained, which under
       // steady load means once its buffer is empty: the route's window filled with events already
       // on the wire and the source dropped. Wait only when the socket asks for it.
-      client.publish(topic, out.payload, opts);
+      try {
+        this.qos0.write(client, topic, out, opts.retain ?? false);
+      } catch (err) {
+        throw new SinkError(`cannot encode the MQTT publish to "${topic}": ${(err as Error).message}`, false, { cause: err });
+      }
       return;
     }
     await new Promise<void>((resolve, reject) => {
