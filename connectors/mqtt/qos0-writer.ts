@@ -18,6 +18,32 @@ import type { MqttOutbound } from "./mapping.js";
 export class Qos0Writer {
   /** The stream corked for the current turn, if any (a reconnect brings a new one). */
   private corked: MqttClient["stream"] | undefined;
+  /** One promise per stream for every write waiting on the socket, instead of a listener each. */
+  private drain: { stream: MqttClient["stream"]; done: Promise<void> } | undefined;
+
+  /**
+   * Undefined while `client`'s socket takes more; else a promise that resolves when it drained or
+   * closed (the caller checks the connection again). QoS 0 has nothing else to wait for: without
+   * this, a sink would queue without bound in the socket while the broker reads slowly.
+   */
+  backpressure(client: MqttClient): Promise<void> | undefined {
+    const stream = client.stream;
+    if (!stream.writableNeedDrain) return undefined;
+    if (this.drain?.stream !== stream) {
+      const done = new Promise<void>((resolve) => {
+        const settle = () => {
+          stream.off("drain", settle);
+          stream.off("close", settle);
+          if (this.drain?.stream === stream) this.drain = undefined;
+          resolve();
+        };
+        stream.on("drain", settle);
+        stream.on("close", settle);
+      });
+      this.drain = { stream, done };
+    }
+    return this.drain.done;
+  }
 
   constructor(private readonly protocolVersion: 4 | 5) {}
 

@@ -6,7 +6,7 @@
  */
 import { connect, type IClientPublishOptions, type MqttClient } from "mqtt";
 import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
-import { abortError } from "../../src/core/abort.js";
+import { abortError, abortable } from "../../src/core/abort.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, ConnectError, NotConnectedError, SinkError, asBridgeError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
@@ -94,10 +94,14 @@ class MqttSink implements Sink {
     }
     const opts: IClientPublishOptions = { qos: this.cfg.qos ?? 1, retain: this.cfg.retain ?? false };
     if (out.properties) opts.properties = out.properties;
-    if (opts.qos === 0 && !client.stream.writableNeedDrain) {
-      // QoS 0 has nothing to confirm. mqtt.js calls back only once the socket drained, which under
-      // steady load means once its buffer is empty: the route's window filled with events already
-      // on the wire and the source dropped. Wait only when the socket asks for it.
+    if (opts.qos === 0) {
+      // QoS 0 has nothing to confirm: the write is done once the socket took it. Under steady load
+      // the socket's buffer fills, and then writes wait for it to drain, all on one promise.
+      const wait = this.qos0.backpressure(client);
+      if (wait !== undefined) {
+        await abortable(wait, signal);
+        if (this.closed || !client.connected) throw new NotConnectedError("MQTT is not connected");
+      }
       try {
         this.qos0.write(client, topic, out, opts.retain ?? false);
       } catch (err) {
