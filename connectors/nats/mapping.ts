@@ -189,7 +189,9 @@ export function decodeNatsMessage(msg: NatsInbound, opts: InboundOptions): Decod
 }
 
 function decodeEvent(msg: NatsInbound, opts: InboundOptions): Decoded {
-  const source = renderPlainSource(opts.plainSource, { server: opts.server, subject: msg.subject, stream: msg.jetstream?.stream });
+  // Rendered only for plain messages and failures: a CloudEvent brings its own source (this was
+  // 1-1.5 % of the daemon's CPU when rendered for every message).
+  const source = () => renderPlainSource(opts.plainSource, { server: opts.server, subject: msg.subject, stream: msg.jetstream?.stream });
   try {
     if (opts.maxPayload !== undefined && msg.payload.byteLength > opts.maxPayload) {
       throw new TooLargeError(`payload of ${msg.payload.byteLength} bytes is over max_payload ${opts.maxPayload}`);
@@ -204,13 +206,13 @@ function decodeEvent(msg: NatsInbound, opts: InboundOptions): Decoded {
     }
     const structured = parseIfStructured(msg.payload, limits);
     if (structured) return { event: structured };
-    return { event: plainEvent(msg, opts, source) };
+    return { event: plainEvent(msg, opts, source()) };
   } catch (err) {
     const error = asBridgeError(err);
     const id = headerValue(msg.headers, MSG_ID_HEADER) || (msg.jetstream ? `${msg.jetstream.stream}-${msg.jetstream.seq}` : undefined);
     let event: CloudEvent;
     try {
-      event = invalidEvent({ raw: msg.payload, source, error: { code: error.code, message: error.message }, metadata: metadataOf(msg), ...(id ? { id } : {}) });
+      event = invalidEvent({ raw: msg.payload, source: source(), error: { code: error.code, message: error.message }, metadata: metadataOf(msg), ...(id ? { id } : {}) });
     } catch {
       // The configured source or the native id is unusable as an attribute: fall back to safe values.
       event = invalidEvent({ raw: msg.payload, source: "nats://invalid", error: { code: error.code, message: error.message }, metadata: metadataOf(msg) });

@@ -99,7 +99,9 @@ describe("faults - amqp", { timeout: 170_000 }, () => {
     const toAmqp = ids("fb", N);
     await preload(nc, "fa.x", toAmqp);
 
-    const rx = await startReceiver({ delayMs: 2 });
+    // Slow enough (25 in flight × 25 ms: ~1,000/s) that most of the queue is still there at the crash;
+    // at 2 ms the whole stream was sometimes through before RabbitMQ was killed.
+    const rx = await startReceiver({ delayMs: 25 });
     cleanups.push(() => rx.close());
     const admin = `127.0.0.1:${await freePort()}`;
     const daemon = startDaemon(`
@@ -111,7 +113,7 @@ sinks:
   out: { type: http, url: "${rx.url}" }
   amqp_out: { type: amqp, url: "${rabbit.url}", ${AUTH}, address: "${outAddr}" }
 routes:
-  - { name: from-amqp, from: amqp_in, to: [out], max_in_flight: 100 }
+  - { name: from-amqp, from: amqp_in, to: [out], max_in_flight: 25 }
   - { name: to-amqp, from: js_in, to: [amqp_out], max_in_flight: 100, retry: { initial: 50ms, max: 1s, max_elapsed: 2m } }
 `);
     cleanups.push(() => daemon.stop("SIGKILL"));
@@ -120,11 +122,15 @@ routes:
     await waitFor(() => rx.tally.distinct >= N * 0.3, 30_000, () => `30% delivered: ${rx.tally.distinct}\n${daemon.stderr().slice(-2000)}`, 5);
     const atCrash = rx.tally.distinct;
     await rabbit.stop();
+    const leftAtCrash = N - rx.tally.distinct;
     await sleep(1500);
     await rabbit.restart();
     const depth = (await queueDepths(rabbit)).get("fa-in");
     // Accepts the broker had not written yet come back too: more than N − atCrash may be left.
-    assert.ok(depth !== undefined && depth[0] + depth[1] > 0 && depth[0] + depth[1] <= N, `the durable queue and its messages survived the crash (${depth})`);
+    assert.ok(depth !== undefined && depth[0] + depth[1] <= N, `the durable queue survived the crash (${depth})`);
+    // Messages never delivered must still be there (only when the crash left some: a busy machine
+    // can be slow to kill).
+    if (leftAtCrash > 100) assert.ok(depth[0] + depth[1] > 0, `the undelivered messages survived the crash (${depth}, ${leftAtCrash} undelivered)`);
     await daemon.waitReady(admin, 60_000);
     await preloadAmqp(inAddr, later);
 
