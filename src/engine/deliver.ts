@@ -5,11 +5,11 @@
  */
 import type { CloudEvent } from "../cloudevents/event.js";
 import type { TraceContext } from "../cloudevents/trace-context.js";
-import { asBridgeError, BridgeError, SinkError } from "../core/errors.js";
+import { asBridgeError, type BridgeError, SinkError } from "../core/errors.js";
 import type { Sink } from "../core/sink.js";
 import { sleep } from "../core/sleep.js";
 import { backoffDelay, type RetryPolicy } from "./backoff.js";
-import type { Deadlines } from "./deadlines.js";
+import type { Deadlines, Slot } from "./deadlines.js";
 
 export type WriteResult =
   | { readonly ok: true; readonly attempts: number }
@@ -29,9 +29,24 @@ export interface WriteOptions {
 /** `trace`: the hop context each attempt writes natively (see `Sink.write`). */
 export async function writeWithRetry(sink: Sink, event: CloudEvent, opts: WriteOptions, trace?: TraceContext): Promise<WriteResult> {
   const started = Date.now();
+  const error = await attemptOnce(sink, event, opts, trace);
+  if (error === undefined) return FIRST_TRY;
+  return retryAfter(sink, event, opts, trace, error, started);
+}
+
+const FIRST_TRY: WriteResult = Object.freeze({ ok: true, attempts: 1 });
+
+/**
+ * The rest of `writeWithRetry` once its first attempt failed with `error`; `started` is `Date.now()`
+ * before that attempt. For callers that make the first attempt themselves (the route's fast path).
+ */
+export async function retryAfter(sink: Sink, event: CloudEvent, opts: WriteOptions, trace: TraceContext | undefined, first: BridgeError, started: number): Promise<WriteResult> {
+  let error: BridgeError | undefined = first;
   for (let attempt = 1; ; attempt++) {
-    const error = await attemptOnce(sink, event, opts, trace);
-    if (error === undefined) return { ok: true, attempts: attempt };
+    if (attempt > 1) {
+      error = await attemptOnce(sink, event, opts, trace);
+      if (error === undefined) return { ok: true, attempts: attempt };
+    }
     if (!error.retryable) return { ok: false, final: true, error, attempts: attempt };
     const retryAfterMs = error instanceof SinkError ? error.retryAfterMs : undefined;
     const delay = backoffDelay(opts.retry, attempt, retryAfterMs);
@@ -43,15 +58,20 @@ export async function writeWithRetry(sink: Sink, event: CloudEvent, opts: WriteO
   }
 }
 
+/** What a failed attempt in `slot` counts as: a timeout when the slot's deadline aborted it, else `err` as a `BridgeError`. */
+export function attemptError(err: unknown, slot: Slot, opts: WriteOptions): BridgeError {
+  if (slot.timedOut) {
+    return new SinkError(`write did not complete within ${opts.timeoutMs} ms`, true, { code: "CEB_SINK_TIMEOUT", cause: err });
+  }
+  return asBridgeError(err);
+}
+
 async function attemptOnce(sink: Sink, event: CloudEvent, opts: WriteOptions, trace: TraceContext | undefined): Promise<BridgeError | undefined> {
   const slot = opts.deadlines.start();
   try {
     await sink.write(event, slot.controller.signal, trace);
     return undefined;
   } catch (err) {
-    if (slot.timedOut) {
-      return new SinkError(`write did not complete within ${opts.timeoutMs} ms`, true, { code: "CEB_SINK_TIMEOUT", cause: err });
-    }
-    return asBridgeError(err);
+    return attemptError(err, slot, opts);
   }
 }

@@ -17,7 +17,7 @@ import type { Inbox, Received, Reservation } from "../core/source.js";
 import { deadLetterEvent } from "./dead-letter.js";
 import type { Deduper } from "./dedupe.js";
 import { Deadlines } from "./deadlines.js";
-import { writeWithRetry, type WriteOptions, type WriteResult } from "./deliver.js";
+import { attemptError, retryAfter, writeWithRetry, type WriteOptions, type WriteResult } from "./deliver.js";
 import { loopVerdict, withLoopMarkers } from "./loop.js";
 import type { KeyedSequencer } from "./ordering.js";
 import { judge } from "./results.js";
@@ -70,6 +70,8 @@ export class Route implements Inbox {
   /** Write options per sink (same order as `setup.sinks`), built once. */
   private readonly sinkWrites: readonly WriteOptions[];
   private readonly deadLetterWrite: WriteOptions;
+  /** One sink and none of tracing, dedupe or ordering: single events take `deliverFast`. */
+  private readonly fast: boolean;
 
   constructor(
     private readonly setup: RouteSetup,
@@ -82,6 +84,7 @@ export class Route implements Inbox {
     const base = { retry: setup.retry, deadlines: this.deadlines, timeoutMs: setup.timeoutMs, signal: this.hardStop.signal };
     this.sinkWrites = setup.sinks.map((_, i) => ({ ...base, onRetry: () => stats.retried(i) }));
     this.deadLetterWrite = base;
+    this.fast = setup.sinks.length === 1 && !setup.tracer && !setup.dedupe && !setup.ordering;
   }
 
   get capacity(): number {
@@ -113,7 +116,9 @@ export class Route implements Inbox {
     this.pending++;
     this.stats.inFlight(this.window.inFlight);
     this.stats.received(n);
-    void this.process(msg, n, performance.now());
+    const started = performance.now();
+    if (this.fast && n === 1 && msg.invalid === undefined && msg.trace === undefined) this.deliverFast(msg, started);
+    else void this.process(msg, n, started);
   }
 
   /** Stops taking new messages (shutdown phase 1). */
@@ -149,8 +154,13 @@ export class Route implements Inbox {
     } catch (err) {
       // A bug, not an event problem: release the message so it is not lost.
       this.log.error({ err }, "unexpected error while routing");
-      outcome = { status: "errored", error: new BridgeError("CEB_INTERNAL", String(err), true, { cause: err }), release: "retries_spent" };
+      outcome = internalError(err);
     }
+    this.finish(msg, n, started, outcome);
+  }
+
+  /** Frees the message's slots, records its outcome and settles it with its source. */
+  private finish(msg: Received, n: number, started: number, outcome: Outcome): void {
     this.window.release(n);
     this.stats.inFlight(this.window.inFlight);
     this.stats.settled(outcome, (performance.now() - started) / 1000);
@@ -164,6 +174,75 @@ export class Route implements Inbox {
       this.drained = undefined;
       done();
     }
+  }
+
+  /**
+   * The common case without a chain of promises (measured: the chain was a tenth of the MQTT → NATS
+   * daemon's CPU): one event, one sink, no tracing, dedupe or ordering. The same steps as
+   * `deliverOne` → `deliverEvent` → `writeWithRetry`, with the first write made here; anything but a
+   * first-try success goes on with the general path's own functions. Never settles the message
+   * before `offer` returned.
+   */
+  private deliverFast(msg: Received, started: number): void {
+    const s = this.setup;
+    const event = msg.events[0]!;
+    const done = (outcome: Outcome) => this.finish(msg, 1, started, outcome);
+    try {
+      if (s.loopPrevention) {
+        const verdict = loopVerdict(event, s.instanceId, s.maxHops);
+        if (verdict) {
+          this.stats.dropped("loop");
+          this.log.debug({ id: event.attributes["id"], verdict }, "loop cut");
+          return queueMicrotask(() => done(DELIVERED));
+        }
+      }
+      if (s.filter && !s.filter(event)) {
+        this.stats.filtered();
+        return queueMicrotask(() => done(DELIVERED));
+      }
+      let out = event;
+      if (s.transform) {
+        try {
+          out = s.transform(event);
+        } catch (err) {
+          return this.settleLater(msg, started, this.deadLetter(event, err as BridgeError, undefined, 1));
+        }
+      }
+      if (s.loopPrevention) out = withLoopMarkers(out, s.instanceId);
+      const sink = s.sinks[0]!.sink;
+      const opts = this.sinkWrites[0]!;
+      const wrote = Date.now();
+      const slot = this.deadlines.start();
+      let written: Promise<void>;
+      try {
+        written = sink.write(out, slot.controller.signal);
+      } catch (err) {
+        written = Promise.reject(err);
+      }
+      written.then(
+        () => {
+          this.stats.delivered(0);
+          done(DELIVERED);
+        },
+        (err: unknown) => {
+          const rest = retryAfter(sink, out, opts, undefined, attemptError(err, slot, opts), wrote);
+          this.settleLater(msg, started, rest.then((r) => this.judgeResults(event, [r], msg.deliveryCount)));
+        },
+      );
+    } catch (err) {
+      this.settleLater(msg, started, Promise.reject(err));
+    }
+  }
+
+  /** Settles a fast-path message once `outcome` resolves; a rejection is a bug, handled as in `process`. */
+  private settleLater(msg: Received, started: number, outcome: Promise<Outcome>): void {
+    outcome.then(
+      (o) => this.finish(msg, 1, started, o),
+      (err: unknown) => {
+        this.log.error({ err }, "unexpected error while routing");
+        this.finish(msg, 1, started, internalError(err));
+      },
+    );
   }
 
   private async deliverAll(msg: Received): Promise<Outcome> {
@@ -248,7 +327,12 @@ export class Route implements Inbox {
     if (s.loopPrevention) out = withLoopMarkers(out, s.instanceId);
 
     const results = s.sinks.length === 1 ? [await this.write(0, out, hop)] : await Promise.all(s.sinks.map((_, i) => this.write(i, out, hop)));
+    return this.judgeResults(event, results, deliveryCount);
+  }
 
+  /** Folds the sinks' results (in `setup.sinks` order) into the event's outcome, dead-lettering what failed for good. */
+  private async judgeResults(event: CloudEvent, results: readonly WriteResult[], deliveryCount: number | undefined): Promise<Outcome> {
+    const s = this.setup;
     let outcome: Outcome = DELIVERED;
     const shutdown = this.hardStop.signal.aborted ? (this.hardStop.signal.reason as BridgeError) : undefined;
     for (let i = 0; i < results.length; i++) {
@@ -298,6 +382,10 @@ export class Route implements Inbox {
     const failure = new BridgeError("CEB_DEAD_LETTER", `dead-letter sink "${s.deadLetter.id}": ${r.error.message}`, true, { cause: r.error });
     return { status: "errored", error: failure, release: this.hardStop.signal.aborted ? "shutdown" : "retries_spent" };
   }
+}
+
+function internalError(err: unknown): Outcome {
+  return { status: "errored", error: new BridgeError("CEB_INTERNAL", String(err), true, { cause: err }), release: "retries_spent" };
 }
 
 /** Slots held for one source caller; offers made through it cannot be refused for lack of room. */
