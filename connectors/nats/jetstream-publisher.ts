@@ -202,8 +202,11 @@ export function pubAckError(m: Msg): Error | undefined {
   return v.error ? new JetStreamApiError(v.error) : undefined;
 }
 
-const ERROR_KEY = new TextEncoder().encode('"error"');
-
+/** `"error"` anywhere in the answer (a PubAck never has it: stream names cannot hold quotes). */
 function includesError(data: Uint8Array): boolean {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(ERROR_KEY) >= 0;
+  // "error" is 7 bytes: look for the `"e` that opens it and compare the rest.
+  for (let i = data.indexOf(0x22); i >= 0 && i + 6 < data.length; i = data.indexOf(0x22, i + 1)) {
+    if (data[i + 1] === 0x65 && data[i + 2] === 0x72 && data[i + 3] === 0x72 && data[i + 4] === 0x6f && data[i + 5] === 0x72 && data[i + 6] === 0x22) return true;
+  }
+  return false;
 }
