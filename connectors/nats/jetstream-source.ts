@@ -2,7 +2,8 @@
  * `nats_jetstream` source: a durable pull consumer, at least once.
  *
  * - Flow control: it reserves window slots (`inbox.reserve`) and fetches only as many messages as it
- *   holds, so the window is never exceeded and memory stays flat while a sink is down.
+ *   holds, so the window is never exceeded and memory stays flat while a sink is down. Up to
+ *   MAX_PULLS pulls are open at once, each on its own reservation (see `pull`).
  * - Settle → native verb, through the kit's settle batcher (the acks of one turn leave in one socket
  *   write): delivered / dead_lettered → `ack()`; rejected → `term()`; errored → `nak(delay)` with
  *   the kit's `releaseDelay` (none at shutdown, so another replica takes over at once).
@@ -302,8 +303,8 @@ class JetStreamSource implements Source {
   async stop(): Promise<void> {
     if (this.stopping.signal.aborted) return;
     this.stopping.abort();
-    // Let the pull under way end by itself (it expires within FETCH_EXPIRES_MS): every message the
-    // server sends for it is then offered, refused by the stopped route and nak'ed at once.
+    // Let the pulls under way end by themselves (they expire within FETCH_EXPIRES_MS): every message
+    // the server sends for them is then offered, refused by the stopped route and nak'ed at once.
     // Stopping the batch early would unsubscribe while the server is still sending, and those
     // messages would wait out ack_wait before anyone could have them.
     const ended = await Promise.race([this.loop?.then(() => true, () => true) ?? true, wait(FETCH_EXPIRES_MS + 1_000).then(() => false)]);
