@@ -3,8 +3,11 @@
  * `Nats-Msg-Id` = `msgIdFor(event)` (SHA-256 of source + NUL + id), so a retried write of the same
  * event inside the stream's duplicate window is stored once. `create: true` makes the stream from
  * `subjects` (duplicate window `duplicate_window`, default 5m) when it does not exist.
+ *
+ * Publishes are pipelined (`JetStreamPublisher`): every write in flight is on the wire at once, the
+ * writes of one turn leave in one socket write, and PubAcks are matched by reply token.
  */
-import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
 import { errors as natsErrors, nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { CloudEvent, TraceContext } from "../../src/cloudevents/index.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
@@ -14,8 +17,8 @@ import type { Template } from "../../src/core/template.js";
 import { NatsLink } from "./connect.js";
 import type { JetStreamSinkConfig } from "./definition.js";
 import { msgIdFor } from "./mapping.js";
-import { abortable, abortError, prepare, subjectTemplate } from "./outbound.js";
-import { TurnQueue } from "../../src/core/turn-queue.js";
+import { abortError, prepare, subjectTemplate } from "./outbound.js";
+import { JetStreamPublisher } from "./jetstream-publisher.js";
 
 export function createJetStreamSink(cfg: JetStreamSinkConfig, ctx: ConnectorContext): Sink {
   return new JetStreamSink(cfg, ctx);
@@ -64,15 +67,16 @@ class JetStreamSink implements Sink {
   readonly guarantee = "confirmed" as const;
   private readonly tpl: Template;
   private link: NatsLink | undefined;
-  private js: JetStreamClient | undefined;
-  /** Publishes of one event-loop turn go out together (see TurnQueue). */
-  private readonly turn = new TurnQueue();
+  /** The publisher of the current connection; a new connection gets a new one. */
+  private pub: JetStreamPublisher | undefined;
+  private readonly expectStream: string | undefined;
 
   constructor(
     private readonly cfg: JetStreamSinkConfig,
     private readonly ctx: ConnectorContext,
   ) {
     this.tpl = subjectTemplate(cfg.subject);
+    this.expectStream = cfg.stream;
   }
 
   async open(): Promise<void> {
@@ -81,7 +85,8 @@ class JetStreamSink implements Sink {
         if (this.cfg.create && this.cfg.stream !== undefined && this.cfg.subjects !== undefined) {
           await ensureStream(nc, { name: this.cfg.stream, subjects: this.cfg.subjects, duplicateWindowMs: this.cfg.duplicate_window }, this.ctx.log);
         }
-        this.js = jetstream(nc);
+        this.pub?.close();
+        this.pub = new JetStreamPublisher(nc);
       },
     });
     await this.link.open();
@@ -90,26 +95,15 @@ class JetStreamSink implements Sink {
   async write(event: CloudEvent, signal: AbortSignal, trace?: TraceContext): Promise<void> {
     if (signal.aborted) throw abortError(signal);
     const nc = this.link?.connection;
-    const js = this.js;
-    if (!nc || !js || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
+    const pub = this.pub;
+    if (!nc || !pub || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
     const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace);
-    const options = {
-      headers: p.headers,
-      msgID: msgIdFor(event),
-      ...(this.cfg.stream !== undefined ? { expect: { streamName: this.cfg.stream } } : {}),
-    };
-    const published = new Promise<unknown>((resolve, reject) => {
-      this.turn.push(() => {
-        try {
-          js.publish(p.subject, p.payload, options).then(resolve, reject);
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
+    // The headers js.publish would add for `msgID` and `expect.streamName`.
+    p.headers.set("Nats-Msg-Id", msgIdFor(event));
+    if (this.expectStream !== undefined) p.headers.set("Nats-Expected-Stream", this.expectStream);
     try {
-      await abortable(published, signal);
+      await pub.publish(p.subject, p.payload, p.headers, signal, abortError);
     } catch (err) {
       throw classifyPublishError(err, p.subject);
     }
@@ -117,7 +111,8 @@ class JetStreamSink implements Sink {
 
   async close(): Promise<void> {
     // Publishes queued for the end of this turn must leave before the connection drains.
-    this.turn.flush();
+    this.pub?.flush();
     await this.link?.close({ drain: true });
+    this.pub?.close();
   }
 }
