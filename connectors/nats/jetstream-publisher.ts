@@ -6,8 +6,9 @@
  * `new RequestError("cancelled")` with its stack trace (nats-core 3.4.0, whatever `noAsyncTraces`
  * says): 6–12 % of the daemon's CPU in the JetStream bench rows (BENCHMARKS.md). Here each publish
  * is a core publish whose reply subject is a token under one wildcard inbox of our own; PubAcks are
- * matched by token, deadlines are checked by one sweep timer, and the publishes of one event-loop
- * turn are issued from one loop so they leave in one socket write.
+ * matched by token and deadlines are checked by one sweep timer. Each publish is handed to the
+ * connection at once: nats.js gathers what is published before its flush microtask into one socket
+ * write, and the route hands over the events of one pull's socket read in one synchronous pass.
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { createInbox, errors as natsErrors, type MsgHdrs, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
@@ -23,7 +24,7 @@ interface Pending {
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
   onAbort: (() => void) | undefined;
-  /** `performance.now()` when it was handed to the connection; 0 while queued for this turn. */
+  /** `performance.now()` when it was handed to the connection. */
   sentAt: number;
 }
 
@@ -43,8 +44,6 @@ export class JetStreamPublisher {
   private readonly sub: Subscription;
   /** In send order, so the sweep only looks at the oldest. */
   private readonly inFlight = new Map<string, Pending>();
-  private queue: Pending[] = [];
-  private scheduled = false;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private seq = 0;
   private closed = false;
@@ -61,15 +60,16 @@ export class JetStreamPublisher {
     );
   }
 
-  /** In flight and queued publishes. */
+  /** Publishes awaiting their PubAck. */
   get pending(): number {
-    return this.inFlight.size + this.queue.length;
+    return this.inFlight.size;
   }
 
   /** `onAbortError` maps an aborted signal to the error to reject with. */
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs, signal?: AbortSignal, onAbortError?: (s: AbortSignal) => unknown): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.closed) return reject(new natsErrors.ClosedConnectionError());
+      if (signal?.aborted) return reject(onAbortError ? onAbortError(signal) : signal.reason);
       const p: Pending = { subject, payload, headers, signal, resolve, reject, onAbort: undefined, sentAt: 0 };
       if (signal) {
         p.onAbort = () => {
@@ -78,18 +78,13 @@ export class JetStreamPublisher {
         };
         signal.addEventListener("abort", p.onAbort, { once: true });
       }
-      this.queue.push(p);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.send);
-      }
+      this.sendOne(p, performance.now());
+      this.armSweeper();
     });
   }
 
-  /** Sends what is queued for this turn now (before a drain or close of the connection). */
-  flush(): void {
-    if (this.queue.length > 0) this.send();
-  }
+  /** Kept for callers that flush before a drain or close: publishes are never held back now. */
+  flush(): void {}
 
   /** Rejects everything still pending and unsubscribes. Idempotent. */
   close(err?: unknown): void {
@@ -97,8 +92,7 @@ export class JetStreamPublisher {
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
     const e = err instanceof Error ? err : new natsErrors.ClosedConnectionError();
-    const all = [...this.queue, ...this.inFlight.values()];
-    this.queue = [];
+    const all = [...this.inFlight.values()];
     this.inFlight.clear();
     for (const p of all) this.fail(p, e);
     try {
@@ -108,29 +102,24 @@ export class JetStreamPublisher {
     }
   }
 
-  private readonly send = (): void => {
-    this.scheduled = false;
-    const queue = this.queue;
-    this.queue = [];
-    if (queue.length === 0) return;
-    const now = performance.now();
-    for (const p of queue) {
-      if (p.signal?.aborted) continue; // already rejected by its abort listener
-      const token = (this.seq++).toString(36);
-      try {
-        this.nc.publish(p.subject, p.payload, { reply: this.inbox + token, headers: p.headers });
-      } catch (err) {
-        this.fail(p, err);
-        continue;
-      }
-      p.sentAt = now;
-      this.inFlight.set(token, p);
+  private sendOne(p: Pending, now: number): void {
+    const token = (this.seq++).toString(36);
+    try {
+      this.nc.publish(p.subject, p.payload, { reply: this.inbox + token, headers: p.headers });
+    } catch (err) {
+      this.fail(p, err);
+      return;
     }
+    p.sentAt = now;
+    this.inFlight.set(token, p);
+  }
+
+  private armSweeper(): void {
     if (this.sweeper === undefined && this.inFlight.size > 0) {
       this.sweeper = setInterval(this.sweep, Math.max(10, Math.floor(this.timeout / 4)));
       this.sweeper.unref();
     }
-  };
+  }
 
   private get timeout(): number {
     return this.opts.timeoutMs ?? PUBLISH_TIMEOUT_MS;
@@ -161,8 +150,6 @@ export class JetStreamPublisher {
 
   private forget(p: Pending): void {
     // Rare (a write deadline passed): a linear search is fine.
-    const i = this.queue.indexOf(p);
-    if (i >= 0) this.queue.splice(i, 1);
     for (const [token, q] of this.inFlight) {
       if (q === p) {
         this.inFlight.delete(token);
