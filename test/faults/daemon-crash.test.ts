@@ -153,7 +153,9 @@ routes:
     });
     assert.deepEqual(lost, []);
     assert.deepEqual(rx.tally.unexpected(sent), []);
-    assert.ok(rx.tally.duplicates <= 2, `one connection has one message in flight: at most one duplicate per kill (got ${rx.tally.duplicates})`);
+    // Unacknowledged messages in flight to one client are capped by mosquitto's max_inflight_messages
+    // (100 in the test broker; the route window of 256 is larger): at most that many come back per kill.
+    assert.ok(rx.tally.duplicates <= 2 * 100, `at most the broker's in-flight limit redelivered per kill (duplicates ${rx.tally.duplicates})`);
     assert.equal(await daemon.stop(), 0, daemon.stderr());
   });
 });
