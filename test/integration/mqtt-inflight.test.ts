@@ -14,6 +14,7 @@ import type { Received } from "../../src/core/source.js";
 import { startMosquitto, type BrokerHandle } from "../support/brokers.js";
 import { sourceFactory } from "../support/component.js";
 import { uniqueTag } from "../support/conformance.js";
+import { FrameReader } from "../support/counting.js";
 import { testContext } from "../support/context.js";
 import { sampleEvents } from "../support/events.js";
 import { DELIVERED_OUTCOME, FakeInbox, erroredOutcome } from "../support/fake-inbox.js";
@@ -33,43 +34,20 @@ after(async () => {
   await broker?.close();
 });
 
-/** Control packets on one direction of a connection: type and, for PUBLISH QoS>0 and PUBACK, the packet id. */
-interface WirePacket {
-  type: number;
-  id?: number;
-}
-
-/** Splits an MQTT byte stream into packets (fixed header, variable-length remaining length). */
+/** The packet ids of the PUBLISH (QoS > 0) and PUBACK packets on one direction of the wire, in order. */
 class WireReader {
-  readonly packets: WirePacket[] = [];
-  private buf = Buffer.alloc(0);
+  private readonly seen: { type: number; id: number }[] = [];
+  private readonly frames = new FrameReader((type, flags, body) => {
+    if (type === 4) this.seen.push({ type, id: body.readUInt16BE(0) });
+    else if (type === 3 && ((flags >> 1) & 3) > 0) this.seen.push({ type, id: body.readUInt16BE(2 + body.readUInt16BE(0)) });
+  });
 
   push(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      let len = 0;
-      let mult = 1;
-      let i = 1;
-      for (; i < this.buf.length && i <= 4; i++) {
-        len += (this.buf[i]! & 0x7f) * mult;
-        mult *= 128;
-        if ((this.buf[i]! & 0x80) === 0) break;
-      }
-      if (i >= this.buf.length || i > 4) return;
-      const start = i + 1;
-      if (this.buf.length < start + len) return;
-      const body = this.buf.subarray(start, start + len);
-      const type = this.buf[0]! >> 4;
-      const qos = (this.buf[0]! >> 1) & 3;
-      if (type === 4) this.packets.push({ type, id: body.readUInt16BE(0) });
-      else if (type === 3 && qos > 0) this.packets.push({ type, id: body.readUInt16BE(2 + body.readUInt16BE(0)) });
-      else this.packets.push({ type });
-      this.buf = this.buf.subarray(start + len);
-    }
+    this.frames.push(chunk);
   }
 
-  ids(type: number): number[] {
-    return this.packets.filter((p) => p.type === type).map((p) => p.id!);
+  ids(type: 3 | 4): number[] {
+    return this.seen.filter((p) => p.type === type).map((p) => p.id);
   }
 }
 
