@@ -13,14 +13,6 @@
  */
 import type { Writable } from "node:stream";
 
-/** One received QoS 1 PUBLISH waiting for its settle. */
-export interface AckTicket {
-  /** The route settled the message accepted: it is acknowledged once those before it settled. */
-  ready(): void;
-  /** The message must come back: never acknowledge it here; the connection is to be dropped. */
-  withhold(): void;
-}
-
 const enum Place {
   Waiting,
   Ready,
@@ -36,7 +28,7 @@ export class PubackLine {
   private states: Place[] = [];
   /** Index of the head of the line in `ids`/`states` (dropped in bulk, not shifted one by one). */
   private head = 0;
-  /** How many places were dropped from the front of `ids`/`states`: a ticket's index is absolute. */
+  /** How many places were dropped from the front of `ids`/`states`: a place's number is absolute. */
   private base = 0;
   private waiting = 0;
   private scheduled = false;
@@ -60,16 +52,26 @@ export class PubackLine {
     return !this.dead && !this.withheldAny;
   }
 
-  /** Takes the next place in line for the PUBLISH with this packet id. Call in arrival order. */
-  take(messageId: number): AckTicket {
+  /**
+   * Takes the next place in line for the PUBLISH with this packet id and returns its number. Call
+   * in arrival order. (A number, not a ticket object: one allocation fewer per message.)
+   */
+  take(messageId: number): number {
     const seq = this.base + this.ids.length;
     this.ids.push(messageId);
     this.states.push(Place.Waiting);
     this.waiting++;
-    return {
-      ready: () => this.settle(seq, Place.Ready),
-      withhold: () => this.settle(seq, Place.Withheld),
-    };
+    return seq;
+  }
+
+  /** The route settled place `seq` accepted: it is acknowledged once those before it settled. */
+  ready(seq: number): void {
+    this.settle(seq, Place.Ready);
+  }
+
+  /** Place `seq` must come back: it is never acknowledged here, and the connection is to be dropped. */
+  withhold(seq: number): void {
+    this.settle(seq, Place.Withheld);
   }
 
   private settle(seq: number, to: Place): void {

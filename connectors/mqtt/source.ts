@@ -291,7 +291,7 @@ class SourceConnection {
   ): void {
     const line = this.lineFor();
     if (!line) return; // the socket is gone or being dropped: the broker resends on the next one
-    const ticket = line.take(packet.messageId ?? 0);
+    const place = line.take(packet.messageId ?? 0);
     let settled = false;
     const received: Received = {
       events,
@@ -302,8 +302,8 @@ class SourceConnection {
         settled = true;
         // The line ignores a settle once its socket is gone: the broker resends on the next one,
         // where acknowledging could ack a different message that reuses the packet id.
-        if (outcome.status === "errored") ticket.withhold();
-        else ticket.ready();
+        if (outcome.status === "errored") line.withhold(place);
+        else line.ready(place);
       },
     };
     // Room now (free > 0 also means nobody waits ahead of us): offer without a reservation's promises.
@@ -312,7 +312,7 @@ class SourceConnection {
       (room) => {
         try {
           // Connection replaced or being dropped while waiting: the message is resent anyway.
-          if (!line.open) return ticket.withhold();
+          if (!line.open) return line.withhold(place);
           // Refused only when the route stopped accepting: the place stays waiting, so nothing
           // after it is acknowledged either; the broker resends them all to the next session.
           if (room.offer(received)) done(ACK_TAKEN_OVER);
