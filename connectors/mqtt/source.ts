@@ -148,8 +148,8 @@ class SourceConnection {
     client.on("connect", (connack) => {
       if (!connack.sessionPresent) return this.subscribe(client);
       // The broker kept our session, subscription included. It may resend a backlog first, and
-      // mqtt.js reads packets in order while we hold each until it settles, so a SUBACK would come
-      // only after the whole backlog: we are ready now. A process still subscribes once, in case
+      // mqtt.js reads packets in order and stops while the window is full (or a QoS 2 message
+      // waits for its settle), so a SUBACK could come only after the backlog: we are ready now. A process still subscribes once, in case
       // the topic changed since the session was made.
       this.setUp(true);
       this.subscribed();
