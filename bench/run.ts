@@ -8,7 +8,7 @@
  * Environment:
  *   BENCH_QUICK=1                 short smoke run (fewer events, 20 s sink-down)
  *   BENCH_SINK_DOWN_SECONDS=300   duration of the sink-down memory run
- *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–16; 9 and 10 Pub/Sub, 11 Event Grid, 12 and 13 AWS, on emulators; 14 route buffers; 15 AMQP on RabbitMQ; 16 subscriptions)
+ *   BENCH_ONLY=1,2,6              run only these scenarios (ids 1–17; 9 and 10 Pub/Sub, 11 Event Grid, 12 and 13 AWS, on emulators; 14 route buffers; 15 AMQP on RabbitMQ; 16 subscriptions; 17 MQTT QoS 1 → JetStream)
  *   BENCH_WINDOW=1024             end-to-end window of the throughput load generators
  *   BENCH_BATCH_CONNECTIONS=2     concurrent batch requests in scenario 4b
  *   BENCH_PUBSUB_STREAMS=1        StreamingPull streams of both sides in scenario 9
@@ -35,6 +35,7 @@ import { scenario11 } from "./scenarios/eventgrid.js";
 import type { Ctx, Row, ScenarioResult } from "./scenarios/common.js";
 import { scenario3, scenario4 } from "./scenarios/jetstream.js";
 import { scenario5 } from "./scenarios/latency.js";
+import { scenario17 } from "./scenarios/mqtt-qos1.js";
 import { scenario7sinkDown } from "./scenarios/memory.js";
 import { scenario9, scenario10 } from "./scenarios/pubsub.js";
 import { scenario8 } from "./scenarios/startup.js";
@@ -79,6 +80,7 @@ const SCENARIOS: ScenarioDef[] = [
     },
   },
   { id: "16", title: "Subscriptions API: a route feeding 4 NATS subscriptions (and a dead webhook) beside one that feeds none", budgetMs: 240_000, run: scenario16 },
+  { id: "17", title: "MQTT 5 QoS 1 structured → cebridge → JetStream, beside raw QoS 1 publish → subscribe", budgetMs: 120_000, run: scenario17 },
   {
     id: "7",
     title: `RSS with the sink down (${SINK_DOWN_SECONDS}s)`,

@@ -4,8 +4,8 @@
  */
 
 export type PubSpec =
-  /** MQTT 5 QoS 0. structured: the JSON event with content type application/cloudevents+json; binary: data + user properties. */
-  | { kind: "mqtt"; url: string; topic: string; format: "structured" | "binary" }
+  /** MQTT 5, QoS 0 unless `qos` says 1. structured: the JSON event with content type application/cloudevents+json; binary: data + user properties. */
+  | { kind: "mqtt"; url: string; topic: string; format: "structured" | "binary"; qos?: 0 | 1 }
   /** Core NATS, structured (NATS binding 1.0.2: the JSON event as payload, no headers). */
   | { kind: "nats"; url: string; subject: string }
   /** JetStream publish awaiting the PubAck, with the options the cebridge sink uses. */
@@ -18,7 +18,8 @@ export type PubSpec =
 export type SubSpec =
   /** No subscriber: the publisher's own confirmation (HTTP 2xx, PubAck) completes an event. */
   | { kind: "none" }
-  | { kind: "mqtt"; url: string; topic: string; format: "structured" | "binary" }
+  /** MQTT 5 subscription at QoS 0 unless `qos` says 1 (mqtt.js's default handler: PUBACK on receipt). */
+  | { kind: "mqtt"; url: string; topic: string; format: "structured" | "binary"; qos?: 0 | 1 }
   | { kind: "nats"; url: string; subject: string }
   /** AMQP 1.0 with plain rhea, auto-accepting with a credit window of 1000; reads binary mode. */
   | { kind: "amqp"; url: string; address: string };

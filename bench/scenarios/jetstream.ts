@@ -12,7 +12,7 @@ import type { FlowResult, WatchResult } from "../lib/protocol.js";
 import { RssSampler } from "../lib/rss.js";
 import { counterNote, cpuNote, daemonDetails, flowNote, flowTimeout, medianOf, own, ratesNote, ratio, roundsOf, withDaemon, type Ctx, type DaemonRun } from "./common.js";
 
-async function makeStreams(url: string, streams: Record<string, string[]>): Promise<void> {
+export async function makeStreams(url: string, streams: Record<string, string[]>): Promise<void> {
   const nc = await connect({ servers: [url] });
   try {
     const jsm = await jetstreamManager(nc);

@@ -121,7 +121,7 @@ async function subscribe(spec: SubSpec, onEvent: OnEvent, tag: string): Promise<
           onEvent(seqOfId(typeof id === "string" ? id : undefined), typeof ts === "string" ? Number(ts) : Number.NaN);
         });
       }
-      await new Promise<void>((resolve, reject) => client.subscribe(spec.topic, { qos: 0 }, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) => client.subscribe(spec.topic, { qos: spec.qos ?? 0 }, (err) => (err ? reject(err) : resolve())));
       return { close: () => new Promise<void>((r) => client.end(true, {}, () => r())) };
     }
   }
@@ -141,7 +141,8 @@ async function publisher(spec: PubSpec, tag: string): Promise<Publisher> {
   switch (spec.kind) {
     case "mqtt": {
       const client = await mqttClient(spec.url, `bench-pub-${tag}-${process.pid}`);
-      const sOpts: IClientPublishOptions = { qos: 0, properties: { contentType: STRUCTURED_CT } };
+      const qos = spec.qos ?? 0;
+      const sOpts: IClientPublishOptions = { qos, properties: { contentType: STRUCTURED_CT } };
       return {
         unit: 1,
         confirms: false,
@@ -149,7 +150,7 @@ async function publisher(spec: PubSpec, tag: string): Promise<Publisher> {
           if (spec.format === "structured") client.publish(spec.topic, structured(tag, seq, ts), sOpts);
           else
             client.publish(spec.topic, DATA_BUF, {
-              qos: 0,
+              qos,
               properties: { contentType: "application/json", userProperties: mqttUserProperties(tag, seq, ts) },
             });
         },

@@ -20,6 +20,8 @@ export interface MqttConnConfig {
 
 export const RECONNECT_PERIOD_MS = 1000;
 
+const noLog = (): void => {};
+
 /** `cebridge-<component>-<instance_id>`, the default client id (DESIGN §3). */
 export function defaultClientId(ctx: ConnectorContext): string {
   return `cebridge-${ctx.id}-${ctx.instanceId}`;
@@ -36,6 +38,8 @@ export async function clientOptions(cfg: MqttConnConfig, clientId: string): Prom
     queueQoSZero: false,
     manualConnect: true,
   };
+  // mqtt.js calls its `debug` logger several times per packet; unless DEBUG asks for it, skip the calls.
+  if (!/mqttjs/.test(process.env["DEBUG"] ?? "")) opts.log = noLog;
   if (cfg.username !== undefined) opts.username = cfg.username;
   if (cfg.password !== undefined) opts.password = cfg.password;
   if (cfg.tls !== undefined) {

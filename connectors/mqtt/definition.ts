@@ -47,7 +47,7 @@ export const MqttSourceSchema = Type.Object(
       maximum: 64,
       default: 1,
       description:
-        "connections in one shared subscription (needs a $share/ topic). One connection handles one message at a time, so this is the parallelism",
+        "connections in one shared subscription (needs a $share/ topic). Each has up to the route window of QoS 1 messages in flight (QoS 2: one)",
     }),
   },
   { additionalProperties: false },

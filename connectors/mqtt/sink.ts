@@ -11,6 +11,7 @@ import type { ConnectorContext } from "../../src/core/connector.js";
 import { BridgeError, ConnectError, NotConnectedError, SinkError, asBridgeError } from "../../src/core/errors.js";
 import type { Sink } from "../../src/core/sink.js";
 import { compileTemplate, type Template } from "../../src/core/template.js";
+import { coalesceWrites } from "./coalesce.js";
 import { clientOptions, defaultClientId, endClient } from "./connect.js";
 import type { MqttSinkConfig } from "./definition.js";
 import { encodeMqttMessage, type MqttMode } from "./mapping.js";
@@ -71,7 +72,11 @@ class MqttSink implements Sink {
       client.once("connect", () => resolve());
       client.once("end", () => reject(new ConnectError("MQTT sink closed before it connected")));
     });
-    client.on("connect", () => this.ctx.setUp(true));
+    client.on("connect", () => {
+      // Each reconnect makes a new socket; nothing but the CONNECT went out on it yet.
+      coalesceWrites(client.stream);
+      this.ctx.setUp(true);
+    });
     client.on("close", () => this.ctx.setUp(false));
     client.on("error", (err) => this.ctx.log.warn({ err: err.message }, "MQTT client error"));
     client.connect();

@@ -358,7 +358,7 @@ describe("mqtt connectors", { timeout: 90_000 }, () => {
     }
   });
 
-  it("mqtt source - connections: N in a shared subscription handle N messages at once, each once", async () => {
+  it("mqtt source - connections: N in a shared subscription share the window, each message once", async () => {
     const tag = uniqueTag();
     const inbox = new FakeInbox({ capacity: 8, settleDelayMs: 40 });
     const src = makeSource({ url: broker.url, topic: `$share/g${tag}/sh/${tag}/#`, client_id: `sh-${tag}`, connections: 3 }, testContext());
@@ -371,7 +371,7 @@ describe("mqtt connectors", { timeout: 90_000 }, () => {
       assert.equal(inbox.keys.length, 30);
       assert.equal(new Set(inbox.keys).size, 30);
       assert.ok(inbox.maxInUse > 1, `parallelism ${inbox.maxInUse}`);
-      assert.ok(inbox.maxInUse <= 3, `one message per connection, peak ${inbox.maxInUse}`);
+      assert.ok(inbox.maxInUse <= 8, `never more than the window, peak ${inbox.maxInUse}`);
     } finally {
       await src.close();
     }

@@ -425,7 +425,7 @@ function readVarint(buf: Buffer, pos: number): [value: number, size: number] {
 }
 
 /** Splits a byte stream into MQTT control packets. */
-class FrameReader {
+export class FrameReader {
   private buf: Buffer = Buffer.alloc(0);
   constructor(private readonly onFrame: (type: number, flags: number, body: Buffer) => void) {}
 
