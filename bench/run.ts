@@ -209,8 +209,8 @@ function peakRssRow(results: ScenarioResult[]): Row | undefined {
     scenario: "peak RSS at full rate (max of 1–5)",
     rssMb: top.rssMb,
     ratioText: `${top.rssMb!.toFixed(0)} MB in ${top.id}`,
-    target: "≤ 150MB",
-    pass: top.rssMb! <= 150,
+    target: "≤ 120MB",
+    pass: top.rssMb! <= 120,
   };
 }
 

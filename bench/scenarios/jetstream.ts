@@ -193,8 +193,8 @@ routes:
     rssMb: run.peakRssMb,
     baseline: b.rate,
     ratio: ratio(s.rate, b.rate),
-    target: "≥ 0.9",
-    pass: (ratio(s.rate, b.rate) ?? 0) >= 0.9,
+    target: "≥ 0.95",
+    pass: (ratio(s.rate, b.rate) ?? 0) >= 0.95,
     note: [
       `rounds ${ratesNote(single)} vs bare server ${ratesNote(base)} (bare p50 ${b.latencyMs.p50.toFixed(1)}ms p99 ${b.latencyMs.p99.toFixed(1)}ms)`,
       cpuNote(run),
