@@ -12,6 +12,7 @@
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { createInbox, errors as natsErrors, type MsgHdrs, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { AbortWatch } from "../../src/core/abort-watch.js";
 
 /** The JetStream client's own default request timeout. */
 export const PUBLISH_TIMEOUT_MS = 5_000;
@@ -23,7 +24,9 @@ interface Pending {
   readonly signal: AbortSignal | undefined;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
-  onAbort: (() => void) | undefined;
+  readonly onAbortError: ((s: AbortSignal) => unknown) | undefined;
+  /** The reply token it was sent with. */
+  token: string;
   /** `performance.now()` when it was handed to the connection. */
   sentAt: number;
 }
@@ -46,6 +49,11 @@ export class JetStreamPublisher {
   private readonly inFlight = new Map<string, Pending>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private seq = 0;
+  /** A write whose signal aborts is dropped; a late PubAck for it is ignored. */
+  private readonly aborts = new AbortWatch<Pending>((p, signal) => {
+    this.inFlight.delete(p.token);
+    p.reject(p.onAbortError ? p.onAbortError(signal) : signal.reason);
+  });
   private closed = false;
 
   constructor(
@@ -70,14 +78,8 @@ export class JetStreamPublisher {
     return new Promise<void>((resolve, reject) => {
       if (this.closed) return reject(new natsErrors.ClosedConnectionError());
       if (signal?.aborted) return reject(onAbortError ? onAbortError(signal) : signal.reason);
-      const p: Pending = { subject, payload, headers, signal, resolve, reject, onAbort: undefined, sentAt: 0 };
-      if (signal) {
-        p.onAbort = () => {
-          this.forget(p);
-          reject(onAbortError ? onAbortError(signal) : signal.reason);
-        };
-        signal.addEventListener("abort", p.onAbort, { once: true });
-      }
+      const p: Pending = { subject, payload, headers, signal, resolve, reject, onAbortError, token: "", sentAt: 0 };
+      if (signal) this.aborts.add(signal, p);
       this.sendOne(p, performance.now());
       this.armSweeper();
     });
@@ -110,6 +112,7 @@ export class JetStreamPublisher {
       this.fail(p, err);
       return;
     }
+    p.token = token;
     p.sentAt = now;
     this.inFlight.set(token, p);
   }
@@ -148,23 +151,13 @@ export class JetStreamPublisher {
     }
   };
 
-  private forget(p: Pending): void {
-    // Rare (a write deadline passed): a linear search is fine.
-    for (const [token, q] of this.inFlight) {
-      if (q === p) {
-        this.inFlight.delete(token);
-        break;
-      }
-    }
-  }
-
   private succeed(p: Pending): void {
-    if (p.onAbort) p.signal!.removeEventListener("abort", p.onAbort);
+    if (p.signal) this.aborts.delete(p.signal, p);
     p.resolve();
   }
 
   private fail(p: Pending, err: unknown): void {
-    if (p.onAbort) p.signal!.removeEventListener("abort", p.onAbort);
+    if (p.signal) this.aborts.delete(p.signal, p);
     p.reject(err);
   }
 }
