@@ -7,9 +7,9 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { builtinRegistry } from "../connectors/index.js";
 import { formatIssue, type ConfigIssue } from "./config/issues.js";
-import { buildJsonSchema } from "./config/json-schema.js";
 import { checkConfigFile } from "./config/load.js";
 import type { BridgeConfig } from "./config/schema.js";
+import { subscriptionsReloadProblem } from "./config/subscriptions.js";
 import { secretValues } from "./config/secrets.js";
 import { watchConfigFile } from "./config/watch.js";
 import type { Registry } from "./core/connector.js";
@@ -22,10 +22,13 @@ import { createLogger, setLogLevel } from "./observability/log.js";
 import { Metrics } from "./observability/metrics.js";
 import { StatusBoard } from "./observability/status.js";
 import type { DeliveryTracer } from "./engine/tracer.js";
-import { REDRIVE_HELP, runRedrive, type RedriveArgs } from "./redrive/command.js";
-import { SubscriptionService, subscriptionsReloadProblem } from "./subscriptions/service.js";
+import type { RedriveArgs } from "./redrive/command.js";
+import type { SubscriptionService } from "./subscriptions/service.js";
 
-const HELP = `cebridge — carries events across clouds and brokers as CloudEvents
+// Only what `run` needs is imported above: the other commands, the Subscriptions API and tracing load
+// when used, since every module a start-up loads delays /readyz.
+
+const help = (redriveHelp: string) => `cebridge — carries events across clouds and brokers as CloudEvents
 
 Usage:
   cebridge run    [-c FILE] [--watch]  start the daemon (FILE: $CEBRIDGE_CONFIG, else config/default.yaml);
@@ -36,7 +39,7 @@ Usage:
                                        re-send dead-lettered events (see below)
   cebridge --version | --help
 
-${REDRIVE_HELP}
+${redriveHelp}
 
 Exit codes: 0 clean stop, 1 config or start-up error, 2 usage error (redrive: see above).
 Docs: README.md (config reference, status page, hot reload, redrive, error codes).`;
@@ -84,6 +87,7 @@ async function run(file: string, watch: boolean): Promise<number> {
   let subscriptions: SubscriptionService | undefined;
   if (config.subscriptions) {
     try {
+      const { SubscriptionService } = await import("./subscriptions/service.js");
       subscriptions = await SubscriptionService.start({ ...config, subscriptions: config.subscriptions }, { registry, log, promRegistry: metrics.registry });
     } catch (err) {
       log.error({ err, code: (err as { code?: string }).code }, "start-up failed: the Subscriptions API could not start");
@@ -222,7 +226,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(HELP + "\n");
+    const { REDRIVE_HELP } = await import("./redrive/command.js");
+    process.stdout.write(help(REDRIVE_HELP) + "\n");
     return 0;
   }
   if (values.version) {
@@ -250,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values.parallel !== undefined ? { parallel: values.parallel } : {}),
         ...(values.idle !== undefined ? { idle: values.idle } : {}),
       };
+      const { runRedrive } = await import("./redrive/command.js");
       return runRedrive(args, { registry: builtinRegistry(), usage });
     }
     case "lint": {
@@ -259,9 +265,11 @@ async function main(argv: string[]): Promise<number> {
       if (config) process.stderr.write(`${values.config}: ok (${issues.length} warning(s))\n`);
       return config ? 0 : 1;
     }
-    case "schema":
+    case "schema": {
+      const { buildJsonSchema } = await import("./config/json-schema.js");
       process.stdout.write(JSON.stringify(buildJsonSchema(builtinRegistry()), null, 2) + "\n");
       return 0;
+    }
     case undefined:
       usage("missing command");
     default:
