@@ -4,7 +4,8 @@
  * stream is wired into its route: the route gets one more target, the virtual sink
  * `subscriptions:<stream>`, which confirms once an event is in every matching subscription's queue.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../core/type.js";
 import { Duration, ListenAddress, Secret, Size } from "../core/schema-types.js";
 import type { BridgeConfig } from "./schema.js";
 import type { RawIssue } from "./validate.js";
