@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
 import { builtinRegistry } from "../connectors/index.js";
 import { formatIssue, type ConfigIssue } from "./config/issues.js";
 import { checkConfigFile } from "./config/load.js";
@@ -62,7 +63,21 @@ function defaultConfigPath(): string {
   return process.env["CEBRIDGE_CONFIG"] || new URL("../../config/default.yaml", import.meta.url).pathname;
 }
 
+/**
+ * After each full collection V8 lets the old generation grow to up to about 4× what survived it,
+ * plus the young generation. At full rate an event stays in the route window long enough to be
+ * promoted, so the old generation fills with dead events and the daemon's RSS reached 2–3× what it
+ * holds (bench 7a: 207 and 233 MB in scenarios 1 and 2, 22–34 MB live). A fixed 25 % growth keeps
+ * the peak near the live size (132 and 149 MB) at no CPU per event the bench could tell apart.
+ * An operator's own --heap-growing-percent (command line or NODE_OPTIONS) is left alone.
+ */
+function boundHeapGrowth(): void {
+  const flags = [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)];
+  if (!flags.some((f) => /^--heap[-_]growing[-_]percent/.test(f))) setFlagsFromString("--heap-growing-percent=25");
+}
+
 async function run(file: string, watch: boolean): Promise<number> {
+  boundHeapGrowth();
   const registry = builtinRegistry();
   const { config, issues } = checkConfigFile(file, registry);
   printIssues(issues);
