@@ -66,14 +66,18 @@ function defaultConfigPath(): string {
 /**
  * After each full collection V8 lets the old generation grow to up to about 4× what survived it,
  * plus the young generation. At full rate an event stays in the route window long enough to be
- * promoted, so the old generation fills with dead events and the daemon's RSS reached 2–3× what it
- * holds (bench 7a: 207 and 233 MB in scenarios 1 and 2, 22–34 MB live). A fixed 25 % growth keeps
- * the peak near the live size (132 and 149 MB) at no CPU per event the bench could tell apart.
- * An operator's own --heap-growing-percent (command line or NODE_OPTIONS) is left alone.
+ * promoted, so the old generation fills with dead events and RSS follows the garbage, not what the
+ * daemon holds (bench 2: 250 MB peak with 22–34 MB live). Growth bounded to 2× (100 %): 250 → 185 MB
+ * for about 6 % more CPU per event in bench 2 (71 → 75 µs, A/B on one machine). 25 % gives 150 MB
+ * for 25–35 % more CPU, which the CPU-per-event targets cannot afford; a smaller young generation
+ * (NODE_OPTIONS=--max-semi-space-size=4) takes another 25 MB for 10–30 % more. An operator's own
+ * --heap-growing-percent (command line or NODE_OPTIONS) is left alone.
  */
+const HEAP_GROWING_PERCENT = 100;
+
 function boundHeapGrowth(): void {
   const flags = [...process.execArgv, ...(process.env["NODE_OPTIONS"] ?? "").split(/\s+/)];
-  if (!flags.some((f) => /^--heap[-_]growing[-_]percent/.test(f))) setFlagsFromString("--heap-growing-percent=25");
+  if (!flags.some((f) => /^--heap[-_]growing[-_]percent/.test(f))) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
 
 async function run(file: string, watch: boolean): Promise<number> {
