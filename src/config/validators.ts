@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import type { ErrorObject } from "ajv";
 
 /** A compiled validator, as ajv returns it: fills in defaults, leaves its errors on `errors`. */
@@ -35,9 +36,9 @@ export function validatorFileName(schema: object): string {
 export function validatorFor(schema: object): SchemaValidator {
   let validate = cache.get(schema);
   if (validate) return validate;
-  const file = new URL(validatorFileName(schema), dir);
+  const file = fileURLToPath(new URL(validatorFileName(schema), dir));
   if (existsSync(file)) {
-    validate = require(file.pathname) as SchemaValidator;
+    validate = require(file) as SchemaValidator;
   } else {
     // Loaded only when needed: ajv's compiler is most of what validation costs at start-up.
     if (!ajv) {
