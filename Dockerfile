@@ -25,7 +25,9 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY connectors ./connectors
 COPY config ./config
-RUN npx tsc -p tsconfig.json && rm -rf dist/.tsbuildinfo
+COPY scripts/precompile-validators.mjs ./scripts/
+# As `npm run build`: tsc, then the config validators precompiled (src/config/validators.ts).
+RUN npx tsc -p tsconfig.json && node scripts/precompile-validators.mjs && rm -rf dist/.tsbuildinfo
 # The embedded default, overridable by mounting a file at /etc/cebridge/cebridge.yaml. In a container
 # the HTTP source and the admin server must listen on all interfaces, so the baked-in copy does.
 RUN mkdir -p /out/etc/cebridge /out/var/lib/cebridge \

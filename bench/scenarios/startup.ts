@@ -46,8 +46,8 @@ routes:
     scenario: "start-up to /readyz (HTTP → NATS)",
     p50: m,
     ratioText: `${m.toFixed(0)} ms`,
-    target: "≤ 500ms",
-    pass: m <= 500,
+    target: "≤ 300ms",
+    pass: m <= 300,
     note: `runs ${times.map((t) => t.toFixed(0)).join(", ")} ms; \`node -e 0\` ${median(bootstrap).toFixed(0)} ms, \`main.js --version\` ${median(versionRuns).toFixed(0)} ms`,
   });
 }

@@ -2,7 +2,8 @@
  * `amqp` connectors (AMQP 1.0: RabbitMQ with its AMQP 1.0 plugin, ActiveMQ Artemis, Qpid, Solace,
  * Azure Service Bus and Event Hubs). Definitions only; the implementation and `rhea` load lazily.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../../src/core/type.js";
 import { defineSink, defineSource, type LintIssue } from "../../src/core/connector.js";
 import { Duration, EventFormatOption, lintFormat, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
 

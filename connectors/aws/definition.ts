@@ -5,7 +5,8 @@
  * Definitions only: cheap to import, no SDK. The implementations (and `@aws-sdk/*`) load lazily
  * through `load()` when a config uses one of these types.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../../src/core/type.js";
 import { defineSink, defineSource, type LintIssue } from "../../src/core/connector.js";
 import { Duration, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
 

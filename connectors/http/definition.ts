@@ -1,4 +1,4 @@
-import { Type } from "@sinclair/typebox";
+import { Type } from "../../src/core/type.js";
 import { defineSink, defineSource } from "../../src/core/connector.js";
 import { Duration, EventFormatOption, lintFormat, ListenAddress, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
 

@@ -1,7 +1,8 @@
 /**
  * `mqtt` connectors (MQTT 5 and 3.1.1). Definitions only; the implementation and `mqtt` load lazily.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../../src/core/type.js";
 import { defineSink, defineSource, type LintIssue } from "../../src/core/connector.js";
 import { Duration, EventFormatOption, lintFormat, Secret, Size, TlsOptions } from "../../src/core/schema-types.js";
 import { checkMqttFilter, checkMqttPublishTemplate, isSharedFilter } from "./names.js";

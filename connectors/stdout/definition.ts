@@ -1,4 +1,4 @@
-import { Type } from "@sinclair/typebox";
+import { Type } from "../../src/core/type.js";
 import { defineSink } from "../../src/core/connector.js";
 
 export const stdoutSchema = Type.Object(

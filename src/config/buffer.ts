@@ -5,7 +5,8 @@
  * union, so `resolveBuffer` applies them (the schema carries them too, for the JSON Schema and the
  * README). A route fed by a source that cannot pause gets a memory buffer when it names none.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../core/type.js";
 import { Duration, Size } from "../core/schema-types.js";
 
 const WhenFull = (fallback: "drop_newest" | "block") =>

@@ -3,7 +3,8 @@
  * `type`; their options are checked against the connector's own schema in a second phase, so that an
  * unknown `type` yields one clear issue instead of a cascade.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../core/type.js";
 import { Duration, ListenAddress, RetryOptions } from "../core/schema-types.js";
 import { FilterSpecSchema } from "../filter/index.js";
 import { BufferSchema } from "./buffer.js";

@@ -4,8 +4,10 @@
  * stream is wired into its route: the route gets one more target, the virtual sink
  * `subscriptions:<stream>`, which confirms once an event is in every matching subscription's queue.
  */
-import { Type, type Static } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../core/type.js";
 import { Duration, ListenAddress, Secret, Size } from "../core/schema-types.js";
+import type { BridgeConfig } from "./schema.js";
 import type { RawIssue } from "./validate.js";
 
 /** Protocols a subscription may ask for, as the Subscriptions API spells them (case-sensitive). */
@@ -210,4 +212,15 @@ export function wireStreams<C extends { readonly sinks: Readonly<Record<string, 
   }
   const routes = config.routes.map((r) => (extra.has(r.name) ? { ...r, to: [...r.to, ...extra.get(r.name)!] } : r));
   return { ...config, sinks, routes, subscriptions };
+}
+
+/** Why `next` cannot be applied by a hot reload of a daemon running `running` (it then needs a restart). */
+export function subscriptionsReloadProblem(running: BridgeConfig, next: BridgeConfig | undefined): string | undefined {
+  if (!next) return undefined;
+  const a = running.subscriptions;
+  const b = next.subscriptions;
+  if (!a && b) return "adding the subscriptions section needs a restart";
+  if (a && !b) return "removing the subscriptions section needs a restart (its subscriptions stay in the state file)";
+  if (a && b && a.state_dir !== b.state_dir) return "changing state_dir needs a restart";
+  return undefined;
 }

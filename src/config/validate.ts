@@ -1,13 +1,11 @@
 /**
  * JSON Schema validation with ajv, translated into config issues with clear messages.
- * Validators are compiled once per schema and cached.
+ * Validators come precompiled or are compiled once per schema (see validators.ts).
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
 import type { ConfigIssueCode } from "./issues.js";
 import type { Path } from "./locate.js";
-
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
-const cache = new WeakMap<object, ValidateFunction>();
+import { validatorFor } from "./validators.js";
 
 /** An issue before it is given a file position. `key` means: point at the key, not the value. */
 export interface RawIssue {
@@ -19,11 +17,7 @@ export interface RawIssue {
 
 /** Validates `value` in place (defaults are filled in) and returns every problem, prefixed with `base`. */
 export function validateAgainst(schema: object, value: unknown, base: Path): RawIssue[] {
-  let validate = cache.get(schema);
-  if (!validate) {
-    validate = ajv.compile(schema);
-    cache.set(schema, validate);
-  }
+  const validate = validatorFor(schema);
   if (validate(value)) return [];
   return translate(validate.errors ?? [], base);
 }

@@ -5,7 +5,8 @@
  * (milliseconds, bytes). The config loader converts them to numbers after validation, so their static
  * type is `number`. `writeOnly: true` marks a secret: it is redacted in logs, `/status` and `lint`.
  */
-import { Type, type TUnsafe, type SchemaOptions } from "@sinclair/typebox";
+import type { TUnsafe, SchemaOptions } from "@sinclair/typebox";
+import { Type } from "./type.js";
 
 export const DURATION_PATTERN = "^\\s*(\\d+(\\.\\d+)?)\\s*(ms|s|m|h)\\s*$";
 export const SIZE_PATTERN = "^\\s*(\\d+)\\s*(B|KiB|MiB|GiB|KB|MB|GB)?\\s*$";

@@ -13,7 +13,8 @@
  * Invalid specs fail at compile time (config load) with {@link FilterCompileError}, whose `path` points inside
  * the spec so the config loader can map it to a YAML line and column.
  */
-import { type Static, Type } from "@sinclair/typebox";
+import type { Static } from "@sinclair/typebox";
+import { Type } from "../core/type.js";
 import type { CloudEvent } from "../cloudevents/event.js";
 import { BridgeError } from "../core/errors.js";
 import { attributeReader } from "./attribute.js";

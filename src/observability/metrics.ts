@@ -2,7 +2,7 @@
  * The Prometheus metrics of DESIGN §7. Labels are fixed (route, source, sink, reason, component);
  * nothing per event becomes a label.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "./prom.js";
 
 /** What a route buffer reports when scraped. */
 export interface BufferReading {

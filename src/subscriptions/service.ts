@@ -95,13 +95,5 @@ function listenKey(c: SubscriptionsConfig): string {
   return JSON.stringify([c.listen, c.tls ?? null]);
 }
 
-/** Why `next` cannot be applied by a hot reload of a daemon running `running` (it then needs a restart). */
-export function subscriptionsReloadProblem(running: BridgeConfig, next: BridgeConfig | undefined): string | undefined {
-  if (!next) return undefined;
-  const a = running.subscriptions;
-  const b = next.subscriptions;
-  if (!a && b) return "adding the subscriptions section needs a restart";
-  if (a && !b) return "removing the subscriptions section needs a restart (its subscriptions stay in the state file)";
-  if (a && b && a.state_dir !== b.state_dir) return "changing state_dir needs a restart";
-  return undefined;
-}
+// Kept here for existing importers; it lives with the section it checks, so `run` can use it without loading the service.
+export { subscriptionsReloadProblem } from "../config/subscriptions.js";

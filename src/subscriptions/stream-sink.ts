@@ -7,7 +7,7 @@
  * It is registered (only in the registry the engine runs with, never in the one `lint` and the
  * JSON Schema see) as sink type `subscriptions`, whose factory closes over the manager.
  */
-import { Type } from "@sinclair/typebox";
+import { Type } from "../core/type.js";
 import type { CloudEvent } from "../cloudevents/event.js";
 import { STREAM_SINK_TYPE } from "../config/subscriptions.js";
 import { defineSink, type SinkDefinition } from "../core/connector.js";
