@@ -13,32 +13,12 @@
  *   - `nats-mqtt`: NATS core structured → JSON.parse → checks → MQTT 5 QoS 0 binary: one user property
  *     per attribute, `datacontenttype` as the Content Type property, the data as the payload
  */
-import { connect as mqttConnect, type MqttClient } from "mqtt";
 import { connect as natsConnect, headers as natsHeaders } from "@nats-io/transport-node";
-import type { WorkerMessage } from "../lib/protocol.js";
+import { mqttClient, serveBridge, type BridgeTask, type RunningBridge } from "./bridge-process.js";
 
-export interface HandBridgeTask {
-  dir: "mqtt-nats" | "nats-mqtt";
-  mqttUrl: string;
-  natsUrl: string;
-  from: string;
-  to: string;
-}
+export type HandBridgeTask = BridgeTask;
 
 const STRUCTURED = "application/cloudevents+json; charset=utf-8";
-
-function send(m: WorkerMessage): void {
-  process.send?.(m);
-}
-
-async function mqtt(url: string): Promise<MqttClient> {
-  const client = mqttConnect(url, { protocolVersion: 5, clientId: `hand-bridge-${process.pid}` });
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
-  });
-  return client;
-}
 
 /** The event object if it has the required attributes as strings, else undefined. */
 function required(text: string): Record<string, unknown> | undefined {
@@ -48,9 +28,9 @@ function required(text: string): Record<string, unknown> | undefined {
   return ev;
 }
 
-async function main(task: HandBridgeTask): Promise<void> {
+async function start(task: BridgeTask): Promise<RunningBridge> {
   const nc = await natsConnect({ servers: task.natsUrl, noAsyncTraces: true });
-  const client = await mqtt(task.mqttUrl);
+  const client = await mqttClient(task.mqttUrl, `hand-bridge-${process.pid}`);
   let errors = 0;
   if (task.dir === "mqtt-nats") {
     client.on("message", (_topic, payload) => {
@@ -90,15 +70,7 @@ async function main(task: HandBridgeTask): Promise<void> {
     });
     await nc.flush();
   }
-  send({ type: "ready", info: { pid: process.pid } });
-  process.once("SIGTERM", () => {
-    void Promise.allSettled([nc.close(), new Promise<void>((r) => client.end(true, {}, () => r()))]).then(() => process.exit(errors > 0 ? 3 : 0));
-  });
+  return { nc, client, errors: () => errors };
 }
 
-process.once("message", (task: HandBridgeTask) => {
-  main(task).catch((err: unknown) => {
-    send({ type: "error", message: err instanceof Error ? err.message : String(err) });
-    process.exit(1);
-  });
-});
+serveBridge(start);

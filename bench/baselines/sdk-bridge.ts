@@ -9,34 +9,14 @@
  *   - `nats-mqtt`: NATS core structured → `new CloudEvent(JSON.parse(...))` → `MQTT.binary` → MQTT 5 QoS 0
  */
 import { CloudEvent, MQTT, type MQTTMessage } from "cloudevents";
-import { connect as mqttConnect, type MqttClient } from "mqtt";
 import { connect as natsConnect } from "@nats-io/transport-node";
-import type { WorkerMessage } from "../lib/protocol.js";
+import { mqttClient, serveBridge, type BridgeTask, type RunningBridge } from "./bridge-process.js";
 
-export interface SdkBridgeTask {
-  dir: "mqtt-nats" | "nats-mqtt";
-  mqttUrl: string;
-  natsUrl: string;
-  from: string;
-  to: string;
-}
+export type SdkBridgeTask = BridgeTask;
 
-function send(m: WorkerMessage): void {
-  process.send?.(m);
-}
-
-async function mqtt(url: string): Promise<MqttClient> {
-  const client = mqttConnect(url, { protocolVersion: 5, clientId: `sdk-bridge-${process.pid}` });
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
-  });
-  return client;
-}
-
-async function main(task: SdkBridgeTask): Promise<void> {
+async function start(task: BridgeTask): Promise<RunningBridge> {
   const nc = await natsConnect({ servers: task.natsUrl });
-  const client = await mqtt(task.mqttUrl);
+  const client = await mqttClient(task.mqttUrl, `sdk-bridge-${process.pid}`);
   let errors = 0;
   if (task.dir === "mqtt-nats") {
     client.on("message", (_topic, payload, packet) => {
@@ -73,15 +53,7 @@ async function main(task: SdkBridgeTask): Promise<void> {
     });
     await nc.flush();
   }
-  send({ type: "ready", info: { pid: process.pid } });
-  process.once("SIGTERM", () => {
-    void Promise.allSettled([nc.close(), new Promise<void>((r) => client.end(true, {}, () => r()))]).then(() => process.exit(errors > 0 ? 3 : 0));
-  });
+  return { nc, client, errors: () => errors };
 }
 
-process.once("message", (task: SdkBridgeTask) => {
-  main(task).catch((err: unknown) => {
-    send({ type: "error", message: err instanceof Error ? err.message : String(err) });
-    process.exit(1);
-  });
-});
+serveBridge(start);
