@@ -296,10 +296,19 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Exits once stdout and stderr took everything written to them: a pipe can still hold output when
+ * `process.exit` runs (Node 24 cut `cebridge schema`'s 150 KB short), and an empty write's callback
+ * comes after every earlier write's.
+ */
+function exitAfterOutput(code: number): void {
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitAfterOutput(code),
   (err) => {
     process.stderr.write(`cebridge: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
+    exitAfterOutput(1);
   },
 );
