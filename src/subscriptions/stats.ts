@@ -4,7 +4,7 @@
  * removed when the subscription is deleted), `outcome`, `reason`, `method`, `code`: never a sink
  * URL, a header or a credential. Gauges are read when scraped, so nothing per event updates them.
  */
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "../observability/prom.js";
 import type { BridgeError } from "../core/errors.js";
 
 export type DropReason = "overflow" | "unsubscribed" | "inactive";
