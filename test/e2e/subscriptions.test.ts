@@ -221,9 +221,20 @@ describe("e2e subscriptions API", { timeout: 180_000 }, () => {
     assertDelivered(readers.mqtt5.events, evs, "MQTT 5");
     assertDelivered(readers.nats.events, evs, "NATS");
     assert.ok(readers.mqtt3.topics.every((t) => t === "subs/v3/orders"));
-    const st = await status();
-    for (const k of ["mqtt3", "mqtt5", "nats"]) {
-      const s = st.subscriptions.find((x: { id: string }) => x.id === ids[k]);
+    // A QoS 1 subscriber can hold an event before the sink has its PUBACK, and only then does the
+    // subscription count it: wait for the counters rather than read them once.
+    const counted = async () => {
+      const st = await status();
+      return ["mqtt3", "mqtt5", "nats"].map((k) => st.subscriptions.find((x: { id: string }) => x.id === ids[k]) as { state: string; counters: { delivered: number } });
+    };
+    let last: number[] = [];
+    await waitFor(
+      async () => (last = (await counted()).map((s) => s.counters.delivered)).every((n) => n >= evs.length),
+      10_000,
+      () => `delivered counters ${last.join("/")} of ${evs.length}`,
+    );
+    for (const [i, s] of (await counted()).entries()) {
+      const k = ["mqtt3", "mqtt5", "nats"][i]!;
       assert.equal(s.state, "active", k);
       assert.equal(s.counters.delivered, evs.length, k);
     }
