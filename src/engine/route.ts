@@ -188,27 +188,9 @@ export class Route implements Inbox {
     const event = msg.events[0]!;
     const done = (outcome: Outcome) => this.finish(msg, 1, started, outcome);
     try {
-      if (s.loopPrevention) {
-        const verdict = loopVerdict(event, s.instanceId, s.maxHops);
-        if (verdict) {
-          this.stats.dropped("loop");
-          this.log.debug({ id: event.attributes["id"], verdict }, "loop cut");
-          return queueMicrotask(() => done(DELIVERED));
-        }
-      }
-      if (s.filter && !s.filter(event)) {
-        this.stats.filtered();
-        return queueMicrotask(() => done(DELIVERED));
-      }
-      let out = event;
-      if (s.transform) {
-        try {
-          out = s.transform(event);
-        } catch (err) {
-          return this.settleLater(msg, started, this.deadLetter(event, err as BridgeError, undefined, 1));
-        }
-      }
-      if (s.loopPrevention) out = withLoopMarkers(out, s.instanceId);
+      const out = this.loopCut(event) ? undefined : this.outgoing(event);
+      if (out === undefined) return queueMicrotask(() => done(DELIVERED));
+      if (out instanceof TransformFailed) return this.settleLater(msg, started, this.deadLetter(event, out.error, undefined, 1));
       const sink = s.sinks[0]!.sink;
       const opts = this.sinkWrites[0]!;
       const wrote = Date.now();
@@ -269,14 +251,7 @@ export class Route implements Inbox {
   /** Loop check, then deduplication and ordering around the actual delivery. */
   private async deliverOne(event: CloudEvent, deliveryCount: number | undefined, hop?: Hop): Promise<Outcome> {
     const s = this.setup;
-    if (s.loopPrevention) {
-      const verdict = loopVerdict(event, s.instanceId, s.maxHops);
-      if (verdict) {
-        this.stats.dropped("loop");
-        this.log.debug({ id: event.attributes["id"], verdict }, "loop cut");
-        return DELIVERED;
-      }
-    }
+    if (this.loopCut(event)) return DELIVERED;
     const deliver = hop === undefined ? () => this.deliverEvent(event, deliveryCount) : () => this.deliverSpanned(event, deliveryCount, hop);
     const ordered = s.ordering ? () => s.ordering!.run(event, deliver) : deliver;
     if (!s.dedupe) return ordered();
@@ -308,23 +283,47 @@ export class Route implements Inbox {
     return hop.span.send(id, (ctx) => writeWithRetry(sink, out, opts, ctx));
   }
 
-  /** Filter, transform, fan out to every sink, and fold the results. */
-  private async deliverEvent(event: CloudEvent, deliveryCount: number | undefined, hop?: Hop): Promise<Outcome> {
+  /** True (counted and logged) when loop prevention drops `event`. */
+  private loopCut(event: CloudEvent): boolean {
+    const s = this.setup;
+    if (!s.loopPrevention) return false;
+    const verdict = loopVerdict(event, s.instanceId, s.maxHops);
+    if (!verdict) return false;
+    this.stats.dropped("loop");
+    this.log.debug({ id: event.attributes["id"], verdict }, "loop cut");
+    return true;
+  }
+
+  /**
+   * What the sinks get for `event`: filtered (`undefined`, counted), the transform's failure, or the
+   * transformed event with the loop markers.
+   */
+  private outgoing(event: CloudEvent): CloudEvent | TransformFailed | undefined {
     const s = this.setup;
     if (s.filter && !s.filter(event)) {
       this.stats.filtered();
-      if (hop !== undefined) hop.filtered = true;
-      return DELIVERED;
+      return undefined;
     }
     let out = event;
     if (s.transform) {
       try {
         out = s.transform(event);
       } catch (err) {
-        return this.deadLetter(event, err as BridgeError, undefined, 1);
+        return new TransformFailed(err as BridgeError);
       }
     }
-    if (s.loopPrevention) out = withLoopMarkers(out, s.instanceId);
+    return s.loopPrevention ? withLoopMarkers(out, s.instanceId) : out;
+  }
+
+  /** Filter, transform, fan out to every sink, and fold the results. */
+  private async deliverEvent(event: CloudEvent, deliveryCount: number | undefined, hop?: Hop): Promise<Outcome> {
+    const s = this.setup;
+    const out = this.outgoing(event);
+    if (out === undefined) {
+      if (hop !== undefined) hop.filtered = true;
+      return DELIVERED;
+    }
+    if (out instanceof TransformFailed) return this.deadLetter(event, out.error, undefined, 1);
 
     const results = s.sinks.length === 1 ? [await this.write(0, out, hop)] : await Promise.all(s.sinks.map((_, i) => this.write(i, out, hop)));
     return this.judgeResults(event, results, deliveryCount);
@@ -382,6 +381,11 @@ export class Route implements Inbox {
     const failure = new BridgeError("CEB_DEAD_LETTER", `dead-letter sink "${s.deadLetter.id}": ${r.error.message}`, true, { cause: r.error });
     return { status: "errored", error: failure, release: this.hardStop.signal.aborted ? "shutdown" : "retries_spent" };
   }
+}
+
+/** A transform threw: the event goes to the dead-letter sink with this error. */
+class TransformFailed {
+  constructor(readonly error: BridgeError) {}
 }
 
 function internalError(err: unknown): Outcome {
