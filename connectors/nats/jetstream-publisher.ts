@@ -85,9 +85,6 @@ export class JetStreamPublisher {
     });
   }
 
-  /** Kept for callers that flush before a drain or close: publishes are never held back now. */
-  flush(): void {}
-
   /** Rejects everything still pending and unsubscribes. Idempotent. */
   close(err?: unknown): void {
     if (this.closed) return;

@@ -69,14 +69,12 @@ class JetStreamSink implements Sink {
   private link: NatsLink | undefined;
   /** The publisher of the current connection; a new connection gets a new one. */
   private pub: JetStreamPublisher | undefined;
-  private readonly expectStream: string | undefined;
 
   constructor(
     private readonly cfg: JetStreamSinkConfig,
     private readonly ctx: ConnectorContext,
   ) {
     this.tpl = subjectTemplate(cfg.subject);
-    this.expectStream = cfg.stream;
   }
 
   async open(): Promise<void> {
@@ -101,7 +99,7 @@ class JetStreamSink implements Sink {
     const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace);
     // The headers js.publish would add for `msgID` and `expect.streamName`.
     p.headers.set("Nats-Msg-Id", msgIdFor(event));
-    if (this.expectStream !== undefined) p.headers.set("Nats-Expected-Stream", this.expectStream);
+    if (this.cfg.stream !== undefined) p.headers.set("Nats-Expected-Stream", this.cfg.stream);
     try {
       await pub.publish(p.subject, p.payload, p.headers, signal, abortError);
     } catch (err) {
@@ -110,8 +108,7 @@ class JetStreamSink implements Sink {
   }
 
   async close(): Promise<void> {
-    // Publishes queued for the end of this turn must leave before the connection drains.
-    this.pub?.flush();
+    // Every publish is already with the connection, which the drain flushes before closing.
     await this.link?.close({ drain: true });
     this.pub?.close();
   }
