@@ -85,8 +85,10 @@ function detailFromData(ev: CloudEvent): string {
   if (data === undefined) throw refuse("absent");
   let value: unknown;
   let text: string | undefined;
-  if (data.kind === "json") value = data.value;
-  else if (data.kind === "bytes" && (typeof ct !== "string" || isJsonMediaType(ct))) {
+  if (data.kind === "json") {
+    value = data.value;
+    text = data.text;
+  } else if (data.kind === "bytes" && (typeof ct !== "string" || isJsonMediaType(ct))) {
     text = Buffer.from(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength).toString("utf8");
     try {
       value = JSON.parse(text);

@@ -2,7 +2,7 @@ import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Static } from "@sinclair/typebox";
 import type { CloudEvent } from "../../src/cloudevents/event.js";
-import { toJsonObject } from "../../src/cloudevents/json-format.js";
+import { serializeStructured } from "../../src/cloudevents/json-format.js";
 import type { ConnectorContext } from "../../src/core/connector.js";
 import { ConnectError, SinkError } from "../../src/core/errors.js";
 import { LineBatcher } from "../../src/core/line-batcher.js";
@@ -34,7 +34,7 @@ export function createFileSink(cfg: Static<typeof fileSchema>, ctx: ConnectorCon
       ctx.setUp(true);
     },
     write(event: CloudEvent) {
-      return batcher.write(JSON.stringify(toJsonObject(event)) + "\n");
+      return batcher.write(serializeStructured(event) + "\n");
     },
     async close() {
       await batcher.idle();

@@ -2,9 +2,9 @@
  * Binary mode, independent of the protocol: attributes come from metadata (already decoded to strings,
  * see `headers.ts`), data is the body bytes as they are. Used by HTTP, NATS, Pub/Sub and the others.
  */
-import { FormatError } from "../core/errors.js";
 import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
 import { decodeBase64Body, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
+import { jsonDataText } from "./json-data.js";
 import { validateEvent } from "./validate.js";
 
 /**
@@ -47,8 +47,8 @@ export interface BinaryBody {
 }
 
 /**
- * The binary-mode body of an event. Bytes go as they are; a JSON value is serialized with
- * `JSON.stringify` and, when the event had no `datacontenttype` (implied JSON in the JSON format),
+ * The binary-mode body of an event. Bytes go as they are; a JSON value goes as the text it arrived
+ * in, or serialized with `JSON.stringify`, and, when the event had no `datacontenttype` (implied JSON in the JSON format),
  * gets `application/json` made explicit as the spec asks; text is sent as UTF-8 bytes under its
  * `datacontenttype`. Throws `FormatError` for a JSON value that cannot be serialized.
  */
@@ -62,15 +62,7 @@ export function binaryBody(ev: CloudEvent): BinaryBody {
       return { body: data.bytes, contentType };
     case "text":
       return { body: Buffer.from(data.text, "utf8"), contentType };
-    case "json": {
-      let text: string | undefined;
-      try {
-        text = JSON.stringify(data.value);
-      } catch (err) {
-        throw new FormatError(`data: not serializable as JSON: ${(err as Error).message}`, { cause: err });
-      }
-      if (text === undefined) throw new FormatError("data: not serializable as JSON");
-      return { body: Buffer.from(text, "utf8"), contentType: contentType ?? "application/json" };
-    }
+    case "json":
+      return { body: Buffer.from(jsonDataText(data), "utf8"), contentType: contentType ?? "application/json" };
   }
 }

@@ -9,7 +9,9 @@
  * Data is kept in the form it arrived in, so that forwarding binary-mode bytes never re-encodes them:
  * - `bytes`: opaque bytes (binary-mode body, `data_base64`); interpreted per `datacontenttype` only
  *   when a format needs it (see `json-format.ts`).
- * - `json`: a JSON value from a structured event whose content type declares JSON (or is absent).
+ * - `json`: a JSON value from a structured event whose content type declares JSON (or is absent),
+ *   with the JSON `text` it was parsed from when the parser kept it, so that writers splice that text
+ *   instead of serializing the value again (`jsonDataText`).
  * - `text`: a string from a structured event whose content type is not JSON.
  */
 
@@ -22,7 +24,16 @@ export type Attributes = Readonly<Record<string, AttributeValue>>;
 /** Event data in the form it arrived in. */
 export type EventData =
   | { readonly kind: "bytes"; readonly bytes: Uint8Array }
-  | { readonly kind: "json"; readonly value: unknown }
+  | {
+      readonly kind: "json";
+      readonly value: unknown;
+      /**
+       * The JSON text `value` was parsed from, exactly as received (already depth-checked and valid):
+       * writers send it instead of `JSON.stringify(value)`. Set only by a parser; whatever builds new
+       * data builds a new object without it, so it can never be stale.
+       */
+      readonly text?: string;
+    }
   | { readonly kind: "text"; readonly text: string };
 
 /** One CloudEvent. Immutable by convention: transforms build a new object. */

@@ -10,6 +10,7 @@
  */
 import { EventValidationError, FormatError, TooLargeError } from "../core/errors.js";
 import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
+import { findDataValue, scanObject, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
 import { charsetOf, isJsonMediaType, isTextMediaType } from "./media.js";
 import { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
 import { isValidAttributeName, showValue, validateEvent } from "./validate.js";
@@ -46,8 +47,7 @@ export function checkJsonDepth(text: string, maxDepth: number = DEFAULT_MAX_DEPT
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      let j = text.indexOf('"', i + 1);
-      while (j > 0 && isEscaped(text, j)) j = text.indexOf('"', j + 1);
+      const j = stringEnd(text, i);
       if (j < 0) return;
       i = j;
     } else if (c === 0x7b || c === 0x5b) {
@@ -69,16 +69,13 @@ function countOpeners(text: string, limit: number): number {
   return n;
 }
 
-/** True when the quote at `at` is preceded by an odd number of backslashes. */
-function isEscaped(text: string, at: number): boolean {
-  let n = 0;
-  while (text.charCodeAt(at - 1 - n) === 0x5c) n++;
-  return (n & 1) === 1;
-}
-
-function parseJson(body: Uint8Array | string, limits: JsonLimits | undefined): unknown {
+function bodyText(body: Uint8Array | string): string {
   const text = typeof body === "string" ? body : utf8Text(body);
   if (text === undefined) throw new FormatError("body is not valid UTF-8");
+  return text;
+}
+
+function parseJson(text: string, limits: JsonLimits | undefined): unknown {
   checkJsonDepth(text, limits?.maxDepth ?? DEFAULT_MAX_DEPTH);
   try {
     return JSON.parse(text);
@@ -91,8 +88,26 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Builds and validates one event from a parsed JSON-format object. */
-function eventFromObject(o: Record<string, unknown>): CloudEvent {
+/**
+ * The text `o` was parsed from, when the caller has it: the document and the offset of `o`'s `{`,
+ * or a scan of `o` already made (batches scan to find where each entry ends).
+ */
+interface Source {
+  readonly text: string;
+  readonly at: number;
+  readonly scan?: ObjectScan | undefined;
+}
+
+/** The text of `data` in `src`, or undefined when the scanner gives up (the value is serialized then). */
+function dataText(src: Source | undefined): string | undefined {
+  if (src === undefined) return undefined;
+  if (src.scan !== undefined) return src.scan.dataStart < 0 ? undefined : src.text.slice(src.scan.dataStart, src.scan.dataEnd);
+  const span = findDataValue(src.text, src.at);
+  return span === undefined ? undefined : src.text.slice(span[0], span[1]);
+}
+
+/** Builds and validates one event from a parsed JSON-format object (parsed from `src`, if given). */
+function eventFromObject(o: Record<string, unknown>, src?: Source): CloudEvent {
   const v03 = o["specversion"] === SPEC_VERSION_03;
   const attributes: Record<string, AttributeValue> = {};
   let hasData = false;
@@ -132,7 +147,9 @@ function eventFromObject(o: Record<string, unknown>): CloudEvent {
   } else if (hasData) {
     const ct = attributes["datacontenttype"];
     if (typeof ct !== "string" || isJsonMediaType(ct)) {
-      data = { kind: "json", value: dataValue }; // a JSON string stays a string: never parsed again
+      // A JSON string stays a string: never parsed again. The text is kept to be written out as it came.
+      const text = dataText(src);
+      data = text === undefined ? { kind: "json", value: dataValue } : { kind: "json", value: dataValue, text };
     } else if (typeof dataValue === "string") {
       data = { kind: "text", text: dataValue };
     } else {
@@ -159,9 +176,10 @@ export function eventFromJson(doc: unknown): CloudEvent {
  * `limits.maxDepth`) or `EventValidationError` (naming the attribute). A 0.3 event is upconverted.
  */
 export function parseStructured(body: Uint8Array | string, limits?: JsonLimits): CloudEvent {
-  const doc = parseJson(body, limits);
+  const text = bodyText(body);
+  const doc = parseJson(text, limits);
   if (!isObject(doc)) throw new FormatError("a structured event must be a JSON object");
-  return eventFromObject(doc);
+  return eventFromObject(doc, { text, at: skipWs(text, 0) });
 }
 
 /**
@@ -184,14 +202,16 @@ export function parseStructuredObject(doc: unknown): CloudEvent {
 export function parseIfStructured(body: Uint8Array, limits?: JsonLimits): CloudEvent | undefined {
   if (!startsWithBrace(body)) return undefined;
   let doc: unknown;
+  let text: string;
   try {
-    doc = parseJson(body, limits);
+    text = bodyText(body);
+    doc = parseJson(text, limits);
   } catch (err) {
     if (err instanceof FormatError) return undefined;
     throw err;
   }
   if (!isObject(doc) || !Object.hasOwn(doc, "specversion")) return undefined;
-  return eventFromObject(doc);
+  return eventFromObject(doc, { text, at: skipWs(text, 0) });
 }
 
 /** Cheap check before JSON.parse: does the payload start with `{` after whitespace (and a BOM)? */
@@ -219,12 +239,21 @@ function withPrefix(err: unknown, prefix: string): unknown {
  * `specversion`. Errors of an entry are prefixed with its index (`event[3]: ...`).
  */
 export function parseBatch(body: Uint8Array | string, limits?: JsonLimits): CloudEvent[] {
-  const doc = parseJson(body, limits);
+  const text = bodyText(body);
+  const doc = parseJson(text, limits);
   if (!Array.isArray(doc)) throw new FormatError("a batch must be a JSON array of events");
   const out: CloudEvent[] = new Array<CloudEvent>(doc.length);
   let first: unknown;
+  // Where the next entry starts in the text; -1 once the scan gave up (the rest is serialized then).
+  let at = skipWs(text, skipWs(text, 0) + 1);
   for (let i = 0; i < doc.length; i++) {
     const entry: unknown = doc[i];
+    let src: Source | undefined;
+    if (at >= 0) {
+      const scan = scanObject(text, at);
+      src = scan === undefined ? undefined : { text, at, scan };
+      at = scan === undefined ? -1 : nextEntry(text, scan.end);
+    }
     try {
       if (!isObject(entry)) throw new FormatError("an event must be a JSON object");
       const sv = entry["specversion"];
@@ -235,12 +264,18 @@ export function parseBatch(body: Uint8Array | string, limits?: JsonLimits): Clou
           "specversion",
         );
       }
-      out[i] = eventFromObject(entry);
+      out[i] = eventFromObject(entry, src);
     } catch (err) {
       throw withPrefix(err, `event[${i}]: `);
     }
   }
   return out;
+}
+
+/** The offset of the entry after the one that ends at `end` in a JSON array, or -1 after the last. */
+function nextEntry(text: string, end: number): number {
+  const i = skipWs(text, end);
+  return text.charCodeAt(i) === 0x2c ? skipWs(text, i + 1) : -1;
 }
 
 /** Charsets under which valid UTF-8 bytes mean the same text (so `data` as a string is lossless). */
@@ -290,8 +325,16 @@ export function toJsonObject(ev: CloudEvent): Record<string, unknown> {
   return out;
 }
 
-/** The event in the JSON format, as one line of JSON text (no trailing newline). */
+/**
+ * The event in the JSON format, as one line of JSON text (no trailing newline), unless `data` kept
+ * the text it arrived in: that text is spliced in as it came, whitespace included.
+ */
 export function serializeStructured(ev: CloudEvent): string {
+  const data = ev.data;
+  if (data?.kind === "json" && data.text !== undefined) {
+    const head = JSON.stringify(ev.attributes);
+    return (head.length > 2 ? head.slice(0, -1) + ',"data":' : '{"data":') + data.text + "}";
+  }
   return JSON.stringify(toJsonObject(ev));
 }
 

@@ -28,6 +28,7 @@ import { createRequire } from "node:module";
 import type * as Protobuf from "protobufjs/light.js";
 import { EventValidationError, FormatError } from "../core/errors.js";
 import type { AttributeValue, CloudEvent, EventData } from "./event.js";
+import { jsonDataText } from "./json-data.js";
 import { charsetOf, isJsonMediaType, isTextMediaType, mediaEssence } from "./media.js";
 import { CLOUDEVENTS_PROTO_DESCRIPTOR } from "./protobuf-schema.js";
 import { exactInstant, formatInstant, MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS } from "./timestamp.js";
@@ -129,14 +130,7 @@ function putData(out: EventOut, ev: CloudEvent, attrs: Record<string, AttrOut>):
       out.text_data = Buffer.from(data.text, "utf8");
       return;
     case "json": {
-      let text: string | undefined;
-      try {
-        text = JSON.stringify(data.value);
-      } catch (err) {
-        throw new FormatError(`data: not serializable as JSON: ${(err as Error).message}`, { cause: err });
-      }
-      if (text === undefined) throw new FormatError("data: not serializable as JSON");
-      out.text_data = Buffer.from(text, "utf8");
+      out.text_data = Buffer.from(jsonDataText(data), "utf8");
       // The JSON format implies application/json; the Protobuf format implies nothing.
       if (ct === undefined) attrs["datacontenttype"] = { ce_string: "application/json" };
       return;

@@ -142,6 +142,37 @@ test("fuzz - JSON format round-trips arbitrary valid events", () => {
   );
 });
 
+/** JSON text of `v` with random JSON whitespace around every token (what another writer might send). */
+function spaced(v: unknown, ws: () => string): string {
+  if (Array.isArray(v)) return `[${ws()}${v.map((x) => spaced(x, ws)).join(`${ws()},${ws()}`)}${ws()}]`;
+  if (typeof v === "object" && v !== null) {
+    const members = Object.keys(v).map((k) => `${JSON.stringify(k)}${ws()}:${ws()}${spaced((v as Record<string, unknown>)[k], ws)}`);
+    return `{${ws()}${members.join(`${ws()},${ws()}`)}${ws()}}`;
+  }
+  return JSON.stringify(v);
+}
+
+test("fuzz - JSON data keeps the text it came in, whitespace included, and an event written out parses to the same value", () => {
+  const whitespace = fc.array(fc.constantFrom("", "", " ", "\n", "\t", "\r\n  "), { minLength: 64, maxLength: 64 });
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 4 }), whitespace, fc.boolean(), (value, spaces, dataFirst) => {
+      let k = 0;
+      const ws = () => spaces[k++ % spaces.length]!;
+      const dataText = spaced(value, ws);
+      const attrs = `"specversion"${ws()}:${ws()}"1.0",${ws()}"id":"1","source":"/s","type":"t"`;
+      const text = dataFirst ? `${ws()}{${ws()}"data"${ws()}:${ws()}${dataText}${ws()},${attrs}}${ws()}` : `{${attrs},${ws()}"data":${dataText}${ws()}}`;
+      const ev = parseStructured(text);
+      assert.equal(ev.data?.kind, "json");
+      if (ev.data?.kind !== "json") return;
+      assert.equal(ev.data.text, dataText);
+      assert.deepStrictEqual(JSON.parse(serializeStructured(ev)), JSON.parse(JSON.stringify(toJsonObject(ev))));
+      assert.deepStrictEqual(JSON.parse(serializeStructured(ev)).data, JSON.parse(text).data);
+      assert.equal(Buffer.from(binaryBody(ev).body!).toString("utf8"), dataText);
+    }),
+    { numRuns: 1500 },
+  );
+});
+
 test("fuzz - JSON batch format round-trips arrays of valid events", () => {
   fc.assert(
     fc.property(fc.array(validEvent, { maxLength: 6 }), (evs) => {

@@ -36,7 +36,7 @@ function weigh(event: CloudEvent): number {
   if (d === undefined) return n;
   if (d.kind === "bytes") return n + d.bytes.byteLength;
   if (d.kind === "text") return n + Buffer.byteLength(d.text);
-  return n + Buffer.byteLength(JSON.stringify(d.value) ?? "null");
+  return n + Buffer.byteLength(d.text ?? JSON.stringify(d.value) ?? "null");
 }
 
 export function messageBytes(msg: Received): number {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { EventValidationError } from "../../../src/core/errors.js";
 import { invalidEvent } from "../../../src/cloudevents/invalid.js";
 import { parseStructured, serializeStructured } from "../../../src/cloudevents/json-format.js";
+import { withoutText } from "../../support/events.js";
 
 test("invalid - wraps the raw message, metadata and error as a valid JSON event", () => {
   const ev = invalidEvent({
@@ -16,7 +17,7 @@ test("invalid - wraps the raw message, metadata and error as a valid JSON event"
     specversion: "1.0", id: "orders-42", source: "nats://localhost:4222/orders", type: "dev.cebridge.invalid", datacontenttype: "application/json",
   });
   assert.deepEqual(ev.data, { kind: "json", value: { raw_base64: "e/8=", metadata: { subject: "orders" }, error: { code: "CEB_FORMAT", message: "malformed JSON" } } });
-  assert.deepEqual(parseStructured(serializeStructured(ev)), ev);
+  assert.deepEqual(withoutText(parseStructured(serializeStructured(ev))), ev);
 });
 
 test("invalid - generates a UUID id and empty metadata when absent", () => {

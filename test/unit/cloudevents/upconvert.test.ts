@@ -11,7 +11,7 @@ const V03 = { specversion: "0.3", id: "1", source: "/s", type: "t" };
 test("upconvert - structured 0.3 becomes 1.0 with schemaurl renamed to dataschema", () => {
   const ev = parseStructured(JSON.stringify({ ...V03, schemaurl: "https://x/s.json", data: { a: 1 } }));
   assert.deepEqual(ev.attributes, { specversion: "1.0", id: "1", source: "/s", type: "t", dataschema: "https://x/s.json" });
-  assert.deepEqual(ev.data, { kind: "json", value: { a: 1 } });
+  assert.deepEqual(ev.data, { kind: "json", value: { a: 1 }, text: '{"a":1}' });
 });
 
 test("upconvert - a relative schemaurl stays as the extension schemaurl; an empty one is dropped", () => {

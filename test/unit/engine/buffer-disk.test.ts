@@ -121,11 +121,14 @@ describe("engine buffer - disk", () => {
       { attributes: { specversion: "1.0", id: "3", source: "/s", type: "t" }, data: { kind: "text", text: "ünïcode text" } },
       { attributes: { specversion: "1.0", id: "4", source: "/s", type: "t" }, data: { kind: "json", value: { a: [1, null, "x"], b: 1.5 } } },
       { attributes: { specversion: "1.0", id: "5", source: "/s", type: "t" }, data: { kind: "json", value: null } },
+      // Text kept from the wire is what is stored, as it came (not re-serialized), and comes back.
+      { attributes: { specversion: "1.0", id: "6", source: "/s", type: "t" }, data: { kind: "json", value: { a: 1 }, text: '{ "a" : 1 }' } },
     ];
     for (const c of cases) {
       const back = decodeEvent(encodeEvent(c));
       assert.deepEqual(back.event.attributes, c.attributes);
       if (c.data?.kind === "bytes") assert.deepEqual(Buffer.from((back.event.data as { bytes: Uint8Array }).bytes), Buffer.from(c.data.bytes));
+      else if (c.data?.kind === "json") assert.deepEqual(back.event.data, { ...c.data, text: c.data.text ?? JSON.stringify(c.data.value) });
       else assert.deepEqual(back.event.data, c.data);
       assert.equal(back.invalid, undefined);
     }

@@ -22,7 +22,7 @@ export function encodeEvent(event: CloudEvent, invalid?: BridgeError): Buffer {
   const inv = invalid ? Buffer.from(JSON.stringify({ code: invalid.code, message: invalid.message }), "utf8") : undefined;
   const d = event.data;
   const data: Uint8Array =
-    d === undefined ? EMPTY : d.kind === "bytes" ? d.bytes : d.kind === "text" ? Buffer.from(d.text, "utf8") : Buffer.from(JSON.stringify(d.value) ?? "null", "utf8");
+    d === undefined ? EMPTY : d.kind === "bytes" ? d.bytes : d.kind === "text" ? Buffer.from(d.text, "utf8") : Buffer.from(d.text ?? JSON.stringify(d.value) ?? "null", "utf8");
   const kind = d === undefined ? KIND.none : KIND[d.kind];
   const out = Buffer.allocUnsafe(10 + attrs.length + (inv?.length ?? 0) + data.byteLength);
   let p = 0;
@@ -59,7 +59,10 @@ export function decodeEvent(payload: Buffer): StoredEvent {
   let data: EventData | undefined;
   if (kind === KIND.bytes) data = { kind: "bytes", bytes: Uint8Array.prototype.slice.call(payload, p) };
   else if (kind === KIND.text) data = { kind: "text", text: payload.toString("utf8", p) };
-  else if (kind === KIND.json) data = { kind: "json", value: JSON.parse(payload.toString("utf8", p)) as unknown };
+  else if (kind === KIND.json) {
+    const text = payload.toString("utf8", p);
+    data = { kind: "json", value: JSON.parse(text) as unknown, text };
+  }
   else if (kind !== KIND.none) throw new BridgeError("CEB_FORMAT", `disk buffer record has an unknown data kind ${kind}`, false);
   const event: CloudEvent = data === undefined ? { attributes } : { attributes, data };
   return invalid ? { event, invalid } : { event };
