@@ -11,11 +11,12 @@
  * `Sink.write`) becomes the `AWSTraceHeader` system attribute in X-Ray form; the event's own
  * `traceparent` extension stays in its encoding (`ce-traceparent` or the JSON event).
  */
-import { createHash } from "node:crypto";
 import { SinkError } from "../../src/core/errors.js";
+import { sha256Hex } from "../../src/core/sha256.js";
 import { binaryBody, serializeStructured, type CloudEvent } from "../../src/cloudevents/index.js";
 import type { TraceContext } from "../../src/cloudevents/trace-context.js";
 import { toXRay } from "../../src/cloudevents/trace-fields.js";
+import { eventIdDigest } from "../../src/cloudevents/id-digest.js";
 
 export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8";
 
@@ -103,7 +104,7 @@ export function encodeSqsMessage(ev: CloudEvent, opts: SqsEncodeOptions, trace?:
     if (key !== undefined && String(key) !== "") {
       const k = String(key);
       // A key SQS cannot take as it is keeps its grouping through its digest.
-      group = GROUP_ID.test(k) ? k : createHash("sha256").update(k).digest("hex");
+      group = GROUP_ID.test(k) ? k : sha256Hex(k);
     } else group = opts.messageGroupId;
     if (group === undefined) {
       throw new SinkError("a FIFO queue needs a MessageGroupId: the event has no partitionkey and message_group_id is not set", false);
@@ -117,7 +118,7 @@ export function encodeSqsMessage(ev: CloudEvent, opts: SqsEncodeOptions, trace?:
 
 /** `MessageDeduplicationId`: lower-case hex SHA-256 of `source` + U+0000 + `id` (64 characters, within SQS's 128). */
 export function deduplicationId(ev: CloudEvent): string {
-  return createHash("sha256").update(String(ev.attributes["source"])).update("\u0000").update(String(ev.attributes["id"])).digest("hex");
+  return eventIdDigest(ev);
 }
 
 /**

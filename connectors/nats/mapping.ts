@@ -22,8 +22,8 @@
  * `ce-datacontenttype`), plus `Content-Type` = datacontenttype as an interop aid for readers that
  * take the content type from there (sdk-go), and the data bytes as payload.
  */
-import { createHash } from "node:crypto";
 import { BridgeError, TooLargeError, asBridgeError } from "../../src/core/errors.js";
+import { eventIdDigest } from "../../src/cloudevents/id-digest.js";
 import {
   binaryBody,
   cloneAttributes,
@@ -261,15 +261,9 @@ function encodeEvent(ev: CloudEvent, mode: NatsMode, format: EventFormat): NatsO
 }
 
 /**
- * The JetStream `Nats-Msg-Id` for an event: the lower-case hex SHA-256 of `source` + U+0000 + `id`.
- * Deterministic, so a retried publish of the same event is deduplicated by the stream; hashed, so any
- * source/id (long, non-ASCII, with spaces) fits a header value; the NUL separator makes the pair
- * unambiguous (neither attribute may contain U+0000).
+ * The JetStream `Nats-Msg-Id` for an event: `eventIdDigest`, the lower-case hex SHA-256 of `source` +
+ * U+0000 + `id`, so a retried publish of the same event is deduplicated by the stream.
  */
 export function msgIdFor(ev: CloudEvent): string {
-  return createHash("sha256")
-    .update(String(ev.attributes["source"]))
-    .update("\u0000")
-    .update(String(ev.attributes["id"]))
-    .digest("hex");
+  return eventIdDigest(ev);
 }
