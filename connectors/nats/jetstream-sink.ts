@@ -96,10 +96,10 @@ class JetStreamSink implements Sink {
     const pub = this.pub;
     if (!nc || !pub || !this.link?.isUp) throw new NotConnectedError("NATS is not connected");
     const maxPayload = this.cfg.max_payload ?? nc.info?.max_payload;
-    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace);
     // The headers js.publish would add for `msgID` and `expect.streamName`.
-    p.headers.set("Nats-Msg-Id", msgIdFor(event));
-    if (this.cfg.stream !== undefined) p.headers.set("Nats-Expected-Stream", this.cfg.stream);
+    const msgId: [string, string] = ["Nats-Msg-Id", msgIdFor(event)];
+    const extra = this.cfg.stream !== undefined ? [msgId, ["Nats-Expected-Stream", this.cfg.stream] as const] : [msgId];
+    const p = prepare(event, this.tpl, this.cfg.mode ?? "structured", maxPayload, this.cfg.format ?? "json", trace, extra);
     try {
       await pub.publish(p.subject, p.payload, p.headers, signal, abortError);
     } catch (err) {

@@ -1,11 +1,12 @@
 /**
  * Shared sink-side helpers: subject template, encoding with limits, nats.js headers.
  */
-import { headers as natsHeaders, type MsgHdrs } from "@nats-io/nats-core";
+import type { MsgHdrs } from "@nats-io/nats-core";
 import type { CloudEvent, EventFormat, TraceContext } from "../../src/cloudevents/index.js";
 import { SinkError, asBridgeError } from "../../src/core/errors.js";
 import { compileTemplate, type Template } from "../../src/core/template.js";
-import { encodeNatsMessage, type NatsMode } from "./mapping.js";
+import { asMsgHdrs, encodeHeaderBlock } from "./header-block.js";
+import { encodeNatsMessage, type HeaderEntries, type NatsMode } from "./mapping.js";
 import { sanitizeNats } from "./names.js";
 
 export function subjectTemplate(subject: string): Template {
@@ -19,8 +20,9 @@ export interface Prepared {
 }
 
 /**
- * Renders the subject and encodes the event. Throws `TemplateError` (missing attribute) or a
- * permanent `SinkError` (unserializable data, over `maxPayload`).
+ * Renders the subject and encodes the event, with `extra` headers after the event's own (a JetStream
+ * sink's `Nats-Msg-Id` and expected stream). Throws `TemplateError` (missing attribute) or a
+ * permanent `SinkError` (unserializable data, a header nats cannot carry, over `maxPayload`).
  */
 export function prepare(
   ev: CloudEvent,
@@ -29,6 +31,7 @@ export function prepare(
   maxPayload: number | undefined,
   format: EventFormat = "json",
   trace?: TraceContext,
+  extra?: HeaderEntries,
 ): Prepared {
   const subject = tpl.render(ev);
   let out;
@@ -38,28 +41,13 @@ export function prepare(
     const e = asBridgeError(err);
     throw new SinkError(`cannot encode the event: ${e.message}`, false, { cause: err });
   }
-  const h = natsHeaders();
-  for (const [k, v] of out.headers) h.append(k, v);
-  if (maxPayload !== undefined && maxPayload > 0) {
-    // Headers count against the server's max_payload too.
-    const size = out.payload.byteLength + headerBlockLength(out.headers);
-    if (size > maxPayload) {
-      throw new SinkError(`message of ${size} bytes is over the limit of ${maxPayload} bytes`, false, { code: "CEB_TOO_LARGE" });
-    }
+  const block = encodeHeaderBlock(extra === undefined || extra.length === 0 ? out.headers : [...out.headers, ...extra]);
+  // Headers count against the server's max_payload too.
+  const size = out.payload.byteLength + block.byteLength;
+  if (maxPayload !== undefined && maxPayload > 0 && size > maxPayload) {
+    throw new SinkError(`message of ${size} bytes is over the limit of ${maxPayload} bytes`, false, { code: "CEB_TOO_LARGE" });
   }
-  return { subject, payload: out.payload, headers: h };
-}
-
-/**
- * The length of the header block nats.js writes for `headers` (`NATS/1.0`, then `\r\nname: value`
- * per value with the value trimmed, then `\r\n\r\n`), without building it: `MsgHdrs.toString()`
- * per event only to measure it showed in the profile.
- */
-export function headerBlockLength(headers: readonly (readonly [string, string])[]): number {
-  if (headers.length === 0) return 0;
-  let n = 12;
-  for (const [k, v] of headers) n += 4 + k.length + v.trim().length;
-  return n;
+  return { subject, payload: out.payload, headers: asMsgHdrs(block) };
 }
 
 // Shared with every connector (src/core/abort.ts); re-exported for the NATS modules that import them from here.
