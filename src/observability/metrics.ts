@@ -2,7 +2,11 @@
  * The Prometheus metrics of DESIGN §7. Labels are fixed (route, source, sink, reason, component);
  * nothing per event becomes a label.
  */
-import { Counter, Gauge, Histogram, Registry } from "./prom.js";
+import { Counter, Gauge, Registry } from "./prom.js";
+import { RouteHistogram } from "./route-histogram.js";
+
+/** The bounds of `cebridge_delivery_seconds`, in seconds. */
+export const DELIVERY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** What a route buffer reports when scraped. */
 export interface BufferReading {
@@ -32,11 +36,11 @@ export class Metrics {
     collect: () => this.flushDeferred(),
   });
   readonly connectorUp = new Gauge({ name: "cebridge_connector_up", help: "1 while the component is connected", labelNames: ["component"], registers: [this.registry] });
-  readonly deliverySeconds = new Histogram({
+  readonly deliverySeconds = new RouteHistogram({
     name: "cebridge_delivery_seconds",
     help: "Time from receive to settle",
-    labelNames: ["route"],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    labelName: "route",
+    buckets: DELIVERY_BUCKETS,
     registers: [this.registry],
   });
 
