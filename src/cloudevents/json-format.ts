@@ -10,7 +10,7 @@
  */
 import { EventValidationError, FormatError, TooLargeError } from "../core/errors.js";
 import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
-import { findDataValue, scanObject, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
+import { findDataValue, jsonDataText, scanObject, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
 import { charsetOf, isJsonMediaType, isTextMediaType } from "./media.js";
 import { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
 import { isValidAttributeName, showValue, validateEvent } from "./validate.js";
@@ -284,28 +284,32 @@ function isUtf8Charset(ct: string): boolean {
   return cs === undefined || cs === "utf-8" || cs === "utf8" || cs === "us-ascii";
 }
 
-function putBytes(out: Record<string, unknown>, bytes: Uint8Array, ct: AttributeValue | undefined): void {
+/** How the JSON format writes binary data: as JSON (its text and value), as a string, or as base64. */
+type BytesForm = { readonly as: "json"; readonly text: string; readonly value: unknown } | { readonly as: "text"; readonly text: string } | { readonly as: "base64" };
+
+function bytesForm(bytes: Uint8Array, ct: AttributeValue | undefined): BytesForm {
   if (typeof ct === "string") {
     if (isJsonMediaType(ct)) {
       const text = utf8Text(bytes);
       if (text !== undefined) {
         try {
           checkJsonDepth(text);
-          out["data"] = JSON.parse(text);
-          return;
+          return { as: "json", text, value: JSON.parse(text) as unknown };
         } catch {
           // not JSON after all (or too deep to re-serialize safely): fall through to data_base64
         }
       }
     } else if (isTextMediaType(ct) && isUtf8Charset(ct)) {
       const text = utf8Text(bytes);
-      if (text !== undefined) {
-        out["data"] = text;
-        return;
-      }
+      if (text !== undefined) return { as: "text", text };
     }
   }
-  out["data_base64"] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+  return BASE64;
+}
+const BASE64: BytesForm = { as: "base64" };
+
+function base64Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
 /**
@@ -321,21 +325,35 @@ export function toJsonObject(ev: CloudEvent): Record<string, unknown> {
   if (data === undefined) return out;
   if (data.kind === "json") out["data"] = data.value;
   else if (data.kind === "text") out["data"] = data.text;
-  else putBytes(out, data.bytes, ev.attributes["datacontenttype"]);
+  else {
+    const form = bytesForm(data.bytes, ev.attributes["datacontenttype"]);
+    if (form.as === "json") out["data"] = form.value;
+    else if (form.as === "text") out["data"] = form.text;
+    else out["data_base64"] = base64Of(data.bytes);
+  }
   return out;
 }
 
 /**
- * The event in the JSON format, as one line of JSON text (no trailing newline), unless `data` kept
- * the text it arrived in: that text is spliced in as it came, whitespace included.
+ * The event in the JSON format (`toJsonObject`'s members), as one line of JSON text (no trailing
+ * newline). JSON data is written as the text it came in when it has one (`json` data parsed from
+ * the wire, or `bytes` under a JSON content type, which are parsed only to check them), whitespace
+ * included, instead of serializing its value again.
  */
 export function serializeStructured(ev: CloudEvent): string {
   const data = ev.data;
-  if (data?.kind === "json" && data.text !== undefined) {
-    const head = JSON.stringify(ev.attributes);
-    return (head.length > 2 ? head.slice(0, -1) + ',"data":' : '{"data":') + data.text + "}";
+  const head = JSON.stringify(ev.attributes);
+  if (data === undefined) return head;
+  let member: string;
+  if (data.kind === "json") member = '"data":' + jsonDataText(data);
+  else if (data.kind === "text") member = '"data":' + JSON.stringify(data.text);
+  else {
+    const form = bytesForm(data.bytes, ev.attributes["datacontenttype"]);
+    if (form.as === "json") member = '"data":' + form.text;
+    else if (form.as === "text") member = '"data":' + JSON.stringify(form.text);
+    else member = '"data_base64":"' + base64Of(data.bytes) + '"';
   }
-  return JSON.stringify(toJsonObject(ev));
+  return (head.length > 2 ? head.slice(0, -1) + "," : "{") + member + "}";
 }
 
 /** Events in the JSON batch format (a JSON array; `[]` for none). */

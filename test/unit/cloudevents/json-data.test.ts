@@ -70,3 +70,15 @@ test("json data - every entry of a batch keeps its own data text", () => {
   assert.deepEqual(evs.map((e) => (e.data?.kind === "json" ? e.data.text : "-")), ["[1]", "-", '"two"']);
   assert.equal(serializeBatch(evs), `[{${HEAD},"data":[1]},{"id":"2","specversion":"1.0","source":"/s","type":"t"},{${HEAD},"data":"two"}]`);
 });
+
+test("json data - binary JSON bytes are checked by parsing and then written as they came; bytes that are not JSON go as base64", () => {
+  const attrs = { specversion: "1.0", id: "1", source: "/s", type: "t", datacontenttype: "application/json" };
+  const bytes = (s: string) => ({ attributes: attrs, data: { kind: "bytes" as const, bytes: Buffer.from(s, "utf8") } });
+  const head = `{"specversion":"1.0","id":"1","source":"/s","type":"t","datacontenttype":"application/json"`;
+  assert.equal(serializeStructured(bytes('{ "n": 1.50 }\n')), `${head},"data":{ "n": 1.50 }\n}`);
+  assert.deepEqual(JSON.parse(serializeStructured(bytes('{ "n": 1.50 }\n'))).data, { n: 1.5 });
+  assert.equal(serializeStructured(bytes("{not json")), `${head},"data_base64":"${Buffer.from("{not json").toString("base64")}"}`);
+  assert.equal(serializeStructured(bytes("[".repeat(65) + "]".repeat(65))).includes('"data_base64"'), true); // too deep to pass on
+  const text = { attributes: { ...attrs, datacontenttype: "text/plain" }, data: { kind: "bytes" as const, bytes: Buffer.from('say "hi"\n') } };
+  assert.equal(JSON.parse(serializeStructured(text)).data, 'say "hi"\n');
+});
