@@ -78,17 +78,14 @@ export function scanObject(text: string, at: number): ObjectScan | undefined {
 }
 
 /**
- * The `[start, end)` offsets of the value of the top-level `data` member of the JSON object that
- * starts at `text[at]`, or `undefined` when it has none or the scanner gives up. Same contract as
- * `scanObject`, which it falls back to.
- *
- * Fast path, for the usual layout (attributes with plain values first, `data` last): the first
- * `"data"` name, found with a native `indexOf`, is a member of the top-level object when no bracket
- * comes before it, and it is the last member (so no later duplicate can win) when its value is
- * followed by nothing but the object's closing `}`. Only the data value itself is then walked; the
- * attributes before it are never tokenized.
+ * `scanObject`, faster for the usual layout (attributes with plain values first, `data` last): the
+ * first `"data"` name, found with a native `indexOf`, is a member of this object when no bracket
+ * comes between the object's `{` and it, and it is the object's last member (so no later duplicate
+ * can win) when its value is followed by the closing `}`. Only the data value itself is then walked;
+ * the attributes before it are never tokenized. Anything else falls back to `scanObject`, under the
+ * same contract (`text` already accepted by `JSON.parse`).
  */
-export function findDataValue(text: string, at: number): readonly [start: number, end: number] | undefined {
+export function scanData(text: string, at: number): ObjectScan | undefined {
   for (let q = text.indexOf('"data"', at); q > 0; q = text.indexOf('"data"', q + 1)) {
     if (isEscaped(text, q)) continue; // `\"data\"` inside a string
     const colon = skipWs(text, q + 6);
@@ -98,11 +95,10 @@ export function findDataValue(text: string, at: number): readonly [start: number
     const end = valueEndAt(text, start);
     if (end < 0) break;
     const close = skipWs(text, end);
-    if (text.charCodeAt(close) === 0x7d && skipWs(text, close + 1) === text.length) return [start, end];
+    if (text.charCodeAt(close) === 0x7d) return { dataStart: start, dataEnd: end, end: close + 1 };
     break; // not the last member: a later duplicate could win
   }
-  const scan = scanObject(text, at);
-  return scan === undefined || scan.dataStart < 0 ? undefined : [scan.dataStart, scan.dataEnd];
+  return scanObject(text, at);
 }
 
 /** True when one of `{`, `[`, `}`, `]` occurs in `text[from, to)`. */

@@ -10,7 +10,7 @@
  */
 import { EventValidationError, FormatError, TooLargeError } from "../core/errors.js";
 import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
-import { findDataValue, jsonDataText, scanObject, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
+import { jsonDataText, scanData, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
 import { charsetOf, isJsonMediaType, isTextMediaType } from "./media.js";
 import { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
 import { isValidAttributeName, showValue, validateEvent } from "./validate.js";
@@ -101,9 +101,8 @@ interface Source {
 /** The text of `data` in `src`, or undefined when the scanner gives up (the value is serialized then). */
 function dataText(src: Source | undefined): string | undefined {
   if (src === undefined) return undefined;
-  if (src.scan !== undefined) return src.scan.dataStart < 0 ? undefined : src.text.slice(src.scan.dataStart, src.scan.dataEnd);
-  const span = findDataValue(src.text, src.at);
-  return span === undefined ? undefined : src.text.slice(span[0], span[1]);
+  const scan = src.scan ?? scanData(src.text, src.at);
+  return scan === undefined || scan.dataStart < 0 ? undefined : src.text.slice(scan.dataStart, scan.dataEnd);
 }
 
 /** Builds and validates one event from a parsed JSON-format object (parsed from `src`, if given). */
@@ -250,7 +249,7 @@ export function parseBatch(body: Uint8Array | string, limits?: JsonLimits): Clou
     const entry: unknown = doc[i];
     let src: Source | undefined;
     if (at >= 0) {
-      const scan = scanObject(text, at);
+      const scan = scanData(text, at);
       src = scan === undefined ? undefined : { text, at, scan };
       at = scan === undefined ? -1 : nextEntry(text, scan.end);
     }

@@ -22,6 +22,7 @@ import {
   type CloudEvent,
 } from "../../src/cloudevents/index.js";
 import { decodeRequest, type DistinctHeaders } from "../../connectors/http/decode.js";
+import { scanData, scanObject } from "../../src/cloudevents/json-data.js";
 import { EventValidationError, FormatError, TooLargeError, UnsupportedMediaTypeError } from "../../src/core/errors.js";
 import { anyString, codeUnitString, mutatedEventObject, mutateText, onlyBridgeErrors, validEvent } from "./arbitraries.js";
 
@@ -170,6 +171,21 @@ test("fuzz - JSON data keeps the text it came in, whitespace included, and an ev
       assert.equal(Buffer.from(binaryBody(ev).body!).toString("utf8"), dataText);
     }),
     { numRuns: 1500 },
+  );
+});
+
+test("fuzz - the fast data scanner agrees with the full one whatever the attribute strings hold", () => {
+  const tricky = fc.string({ unit: fc.constantFrom('"', "\\", "data", ":", "{", "}", "[", "]", ",", " ", "a"), maxLength: 12 });
+  fc.assert(
+    fc.property(tricky, tricky, fc.jsonValue({ maxDepth: 2 }), fc.nat(3), (a, b, value, where) => {
+      const members = [`"specversion":"1.0"`, `"id":"1"`, `"source":"/s"`, `"type":"t"`, `"exta":${JSON.stringify(a)}`, `"extb":${JSON.stringify(b)}`];
+      members.splice(members.length - where, 0, `"data":${JSON.stringify(value)}`);
+      const text = `{${members.join(",")}}`;
+      assert.deepStrictEqual(scanData(text, 0), scanObject(text, 0), text);
+      const ev = parseStructured(text);
+      assert.deepStrictEqual(JSON.parse(serializeStructured(ev)).data, JSON.parse(text).data, text);
+    }),
+    { numRuns: 2000 },
   );
 });
 

@@ -1,17 +1,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FormatError } from "../../../src/core/errors.js";
-import { jsonDataText, scanObject } from "../../../src/cloudevents/json-data.js";
+import { jsonDataText, scanData, scanObject } from "../../../src/cloudevents/json-data.js";
 import { parseBatch, parseStructured, serializeBatch, serializeStructured } from "../../../src/cloudevents/json-format.js";
 import { binaryBody } from "../../../src/cloudevents/binary.js";
 import { encodeProtobuf, decodeProtobuf } from "../../../src/cloudevents/protobuf-format.js";
 
 const HEAD = '"specversion":"1.0","id":"1","source":"/s","type":"t"';
 
-/** The data text the scanner finds in `doc`, or undefined. */
+/** The data text the scanners find in `doc`, or undefined; the fast one and the full one must agree. */
 function dataOf(doc: string): string | undefined {
-  const scan = scanObject(doc, doc.indexOf("{"));
-  return scan === undefined || scan.dataStart < 0 ? undefined : doc.slice(scan.dataStart, scan.dataEnd);
+  const at = doc.indexOf("{");
+  const full = scanObject(doc, at);
+  assert.deepEqual(scanData(doc, at), full, doc);
+  return full === undefined || full.dataStart < 0 ? undefined : doc.slice(full.dataStart, full.dataEnd);
 }
 
 test("json data - the scanner finds the top-level data value, not one nested in another member or in data", () => {
@@ -20,6 +22,7 @@ test("json data - the scanner finds the top-level data value, not one nested in 
     [`{"data" : [1, {"data": 2}] ,${HEAD}}`, '[1, {"data": 2}]'],
     [`{${HEAD},"x":{"data":"no"},"data":"yes"}`, '"yes"'],
     [`{${HEAD},"x":"\\"data\\":{","data":7}`, "7"],
+    [`{"subject":"data","x":"\\\\","data":[1],${HEAD}}`, "[1]"],
     [`{${HEAD},"data":"a\\\\"}`, '"a\\\\"'],
     [`{${HEAD},"data":"}{]["}`, '"}{]["'],
     [`{${HEAD},"data":-1.5e3}`, "-1.5e3"],
