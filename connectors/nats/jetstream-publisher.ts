@@ -6,9 +6,13 @@
  * `new RequestError("cancelled")` with its stack trace (nats-core 3.4.0, whatever `noAsyncTraces`
  * says): 6–12 % of the daemon's CPU in the JetStream bench rows (BENCHMARKS.md). Here each publish
  * is a core publish whose reply subject is a token under one wildcard inbox of our own; PubAcks are
- * matched by token and deadlines are checked by one sweep timer. Each publish is handed to the
- * connection at once: nats.js gathers what is published before its flush microtask into one socket
- * write, and the route hands over the events of one pull's socket read in one synchronous pass.
+ * matched by token and deadlines are checked by one sweep timer.
+ *
+ * Publishes are handed to the connection once per event-loop turn (`setImmediate`), not at once:
+ * nats.js writes to the socket from a microtask after the first publish, so publishes made from
+ * separate I/O callbacks — one per HTTP request, with many connections — each cost a socket write
+ * (20 % of the daemon's CPU in bench row 4, measured with --cpu-prof). Held to the end of the poll
+ * phase, the publishes of every callback of that turn leave in one write.
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { createInbox, errors as natsErrors, type MsgHdrs, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
@@ -29,6 +33,8 @@ interface Pending {
   token: string;
   /** `performance.now()` when it was handed to the connection. */
   sentAt: number;
+  /** Resolved or rejected already (an abort or a close while it waited for its turn). */
+  done: boolean;
 }
 
 /**
@@ -48,10 +54,14 @@ export class JetStreamPublisher {
   /** In send order, so the sweep only looks at the oldest. */
   private readonly inFlight = new Map<string, Pending>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  /** Publishes waiting for the end of this turn's poll phase. */
+  private queued: Pending[] = [];
+  private handOver: ReturnType<typeof setImmediate> | undefined;
   private seq = 0;
   /** A write whose signal aborts is dropped; a late PubAck for it is ignored. */
   private readonly aborts = new AbortWatch<Pending>((p, signal) => {
-    this.inFlight.delete(p.token);
+    if (p.token !== "") this.inFlight.delete(p.token);
+    p.done = true;
     p.reject(p.onAbortError ? p.onAbortError(signal) : signal.reason);
   });
   private closed = false;
@@ -68,9 +78,9 @@ export class JetStreamPublisher {
     );
   }
 
-  /** Publishes awaiting their PubAck. */
+  /** Publishes awaiting their PubAck (or their turn to be sent). */
   get pending(): number {
-    return this.inFlight.size;
+    return this.queued.length + this.inFlight.size;
   }
 
   /** `onAbortError` maps an aborted signal to the error to reject with. */
@@ -78,10 +88,10 @@ export class JetStreamPublisher {
     return new Promise<void>((resolve, reject) => {
       if (this.closed) return reject(new natsErrors.ClosedConnectionError());
       if (signal?.aborted) return reject(onAbortError ? onAbortError(signal) : signal.reason);
-      const p: Pending = { subject, payload, headers, signal, resolve, reject, onAbortError, token: "", sentAt: 0 };
+      const p: Pending = { subject, payload, headers, signal, resolve, reject, onAbortError, token: "", sentAt: 0, done: false };
       if (signal) this.aborts.add(signal, p);
-      this.sendOne(p, performance.now());
-      this.armSweeper();
+      this.queued.push(p);
+      this.handOver ??= setImmediate(this.sendQueued);
     });
   }
 
@@ -90,8 +100,10 @@ export class JetStreamPublisher {
     if (this.closed) return;
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.handOver) clearImmediate(this.handOver);
     const e = err instanceof Error ? err : new natsErrors.ClosedConnectionError();
-    const all = [...this.inFlight.values()];
+    const all = [...this.queued, ...this.inFlight.values()];
+    this.queued = [];
     this.inFlight.clear();
     for (const p of all) this.fail(p, e);
     try {
@@ -100,6 +112,15 @@ export class JetStreamPublisher {
       // the connection is already closed
     }
   }
+
+  private readonly sendQueued = (): void => {
+    this.handOver = undefined;
+    const queued = this.queued;
+    this.queued = [];
+    const now = performance.now();
+    for (const p of queued) if (!p.done) this.sendOne(p, now);
+    this.armSweeper();
+  };
 
   private sendOne(p: Pending, now: number): void {
     const token = (this.seq++).toString(36);
@@ -150,11 +171,13 @@ export class JetStreamPublisher {
 
   private succeed(p: Pending): void {
     if (p.signal) this.aborts.delete(p.signal, p);
+    p.done = true;
     p.resolve();
   }
 
   private fail(p: Pending, err: unknown): void {
     if (p.signal) this.aborts.delete(p.signal, p);
+    p.done = true;
     p.reject(err);
   }
 }

@@ -58,9 +58,14 @@ describe("pubAckError", () => {
   });
 });
 
-/** Just enough of a NatsConnection for the publisher. */
+/**
+ * Just enough of a NatsConnection for the publisher. `write` numbers the socket write a publish would
+ * leave in: like nats.js, everything published before the microtask that follows the first publish.
+ */
 function fakeConnection() {
-  const sent: { subject: string; reply: string }[] = [];
+  const sent: { subject: string; reply: string; write: number }[] = [];
+  let writes = 0;
+  let flushing = false;
   let deliver: ((err: Error | null, m: Msg) => void) | undefined;
   let closeWith: (err?: Error) => void = () => {};
   const closed = new Promise<void | Error>((res) => (closeWith = res));
@@ -69,7 +74,16 @@ function fakeConnection() {
       deliver = opts.callback;
       return { unsubscribe: () => {} };
     },
-    publish: (subject: string, _data: Uint8Array, opts: { reply: string }) => void sent.push({ subject, reply: opts.reply }),
+    publish: (subject: string, _data: Uint8Array, opts: { reply: string }) => {
+      sent.push({ subject, reply: opts.reply, write: writes });
+      if (!flushing) {
+        flushing = true;
+        queueMicrotask(() => {
+          writes++;
+          flushing = false;
+        });
+      }
+    },
     closed: () => closed,
   } as unknown as NatsConnection;
   return { nc, sent, answer: (reply: string, body: string, status?: number) => deliver!(null, msg(reply, body, status)), close: (err?: Error) => closeWith(err) };
@@ -78,19 +92,53 @@ function fakeConnection() {
 const turn = () => new Promise((r) => setImmediate(r));
 
 describe("JetStreamPublisher", () => {
-  it("hands each publish to the connection at once and matches PubAcks by reply token, in any order", async () => {
+  it("hands the publishes of one turn to the connection together, in order, and matches PubAcks by reply token, in any order", async () => {
     const c = fakeConnection();
     const pub = new JetStreamPublisher(c.nc);
     const results: string[] = [];
     const a = pub.publish("s.a", new Uint8Array(1), natsHeaders()).then(() => results.push("a"));
     const b = pub.publish("s.b", new Uint8Array(1), natsHeaders()).then(() => results.push("b"));
-    assert.equal(c.sent.length, 2, "handed over at once (nats.js gathers them into one socket write)");
+    assert.equal(c.sent.length, 0, "held until the end of the turn");
+    assert.equal(pub.pending, 2);
+    await turn();
+    assert.deepEqual(c.sent.map((x) => x.subject), ["s.a", "s.b"]);
     assert.notEqual(c.sent[0]!.reply, c.sent[1]!.reply);
     c.answer(c.sent[1]!.reply, '{"stream":"S","seq":2}');
     c.answer(c.sent[0]!.reply, '{"stream":"S","seq":1}');
     c.answer(c.sent[0]!.reply, '{"stream":"S","seq":1}'); // a stray second answer is ignored
     await Promise.all([a, b]);
     assert.deepEqual(results, ["b", "a"]);
+    assert.equal(pub.pending, 0);
+    pub.close();
+  });
+
+  it("publishes from separate callbacks of one turn leave in one socket write", async () => {
+    const c = fakeConnection();
+    const pub = new JetStreamPublisher(c.nc);
+    // Two timers due together run in one timers phase, each followed by its own microtasks, like
+    // two HTTP requests read in one poll phase.
+    await new Promise<void>((resolve) => {
+      setTimeout(() => void pub.publish("s.1", new Uint8Array(1), natsHeaders()).catch(() => {}), 0);
+      setTimeout(() => void pub.publish("s.2", new Uint8Array(1), natsHeaders()).catch(() => {}), 0);
+      setTimeout(() => setImmediate(resolve), 0);
+    });
+    assert.equal(c.sent.length, 2);
+    assert.equal(c.sent[0]!.write, c.sent[1]!.write);
+    pub.close();
+  });
+
+  it("a publish whose signal aborts before its turn is never sent", async () => {
+    const c = fakeConnection();
+    const pub = new JetStreamPublisher(c.nc);
+    const ac = new AbortController();
+    const p = pub.publish("s.gone", new Uint8Array(1), natsHeaders(), ac.signal, () => new Error("deadline"));
+    const q = pub.publish("s.kept", new Uint8Array(1), natsHeaders());
+    ac.abort();
+    await assert.rejects(p, /deadline/);
+    await turn();
+    assert.deepEqual(c.sent.map((x) => x.subject), ["s.kept"]);
+    c.answer(c.sent[0]!.reply, '{"stream":"S","seq":1}');
+    await q;
     assert.equal(pub.pending, 0);
     pub.close();
   });
