@@ -5,13 +5,13 @@
  * `Nats-Msg-Id` (the `ce-id` header), the expected stream — but parses nothing: the ceiling of the
  * transports themselves.
  *
- * Forked with `{ natsUrl, subject, stream, port }`; answers `ready` once listening; runs until SIGTERM.
+ * Forked with `{ natsUrl, subject, stream, port }`; the lifecycle is `http-server-process.ts`.
  */
 import { createServer } from "node:http";
 import { connect } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
-import type { WorkerMessage } from "../lib/protocol.js";
+import { serveHttpBaseline, type HttpBaseline } from "./http-server-process.js";
 
 export interface HttpJetStreamTask {
   natsUrl: string;
@@ -20,7 +20,7 @@ export interface HttpJetStreamTask {
   port: number;
 }
 
-async function main(task: HttpJetStreamTask): Promise<void> {
+async function main(task: HttpJetStreamTask): Promise<HttpBaseline> {
   const nc = await connect({
     servers: [task.natsUrl],
     name: "bench-http-jetstream",
@@ -43,19 +43,7 @@ async function main(task: HttpJetStreamTask): Promise<void> {
       );
     });
   });
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(task.port, "127.0.0.1", () => resolve()));
-  process.send?.({ type: "ready", info: { pid: process.pid } } satisfies WorkerMessage);
-  process.once("SIGTERM", () => {
-    server.closeAllConnections();
-    server.close();
-    void nc.close().then(() => process.exit(0));
-  });
+  return { server, nc };
 }
 
-process.once("message", (task: HttpJetStreamTask) => {
-  main(task).catch((err: unknown) => {
-    process.send?.({ type: "error", message: err instanceof Error ? err.message : String(err) } satisfies WorkerMessage);
-    process.exit(1);
-  });
-});
+serveHttpBaseline(main);

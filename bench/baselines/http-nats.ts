@@ -7,12 +7,12 @@
  * validation of types, metrics or loop markers. Scenario 5 reports cebridge's p99 against it, to tell
  * what cebridge adds from what the HTTP hop itself costs.
  *
- * Forked with `{ natsUrl, subject, port }`; answers `ready` once listening; runs until SIGTERM.
+ * Forked with `{ natsUrl, subject, port }`; the lifecycle is `http-server-process.ts`.
  */
 import { createServer } from "node:http";
 import { connect } from "@nats-io/transport-node";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import type { WorkerMessage } from "../lib/protocol.js";
+import { serveHttpBaseline, type HttpBaseline } from "./http-server-process.js";
 
 export interface HttpNatsTask {
   natsUrl: string;
@@ -23,7 +23,7 @@ export interface HttpNatsTask {
 const STRUCTURED = "application/cloudevents+json; charset=utf-8";
 const REQUIRED = ["specversion", "id", "source", "type"] as const;
 
-async function main(task: HttpNatsTask): Promise<void> {
+async function main(task: HttpNatsTask): Promise<HttpBaseline> {
   const nc = await connect({ servers: [task.natsUrl], name: "bench-http-nats", noAsyncTraces: true, waitOnFirstConnect: true, maxReconnectAttempts: -1 });
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -48,19 +48,7 @@ async function main(task: HttpNatsTask): Promise<void> {
       res.writeHead(204).end();
     });
   });
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(task.port, "127.0.0.1", () => resolve()));
-  process.send?.({ type: "ready", info: { pid: process.pid } } satisfies WorkerMessage);
-  process.once("SIGTERM", () => {
-    server.closeAllConnections();
-    server.close();
-    void nc.close().then(() => process.exit(0));
-  });
+  return { server, nc };
 }
 
-process.once("message", (task: HttpNatsTask) => {
-  main(task).catch((err: unknown) => {
-    process.send?.({ type: "error", message: err instanceof Error ? err.message : String(err) } satisfies WorkerMessage);
-    process.exit(1);
-  });
-});
+serveHttpBaseline(main);
