@@ -31,6 +31,21 @@ export function jsonDataText(data: JsonData): string {
   return text;
 }
 
+/**
+ * JSON text for a member of a single-line document (the JSON format is written one event per line,
+ * and the file and stdout sinks rely on it): `text` with the JSON whitespace at its ends dropped,
+ * unless a line break is left inside it, which only JSON whitespace between tokens can be (a string
+ * holds its line breaks escaped); then `undefined`, and the caller serializes the value.
+ */
+export function singleLine(text: string): string | undefined {
+  const t = isJsonWs(text.charCodeAt(0)) || isJsonWs(text.charCodeAt(text.length - 1)) ? text.trim() : text;
+  return t.indexOf("\n") < 0 && t.indexOf("\r") < 0 ? t : undefined;
+}
+
+function isJsonWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 /** Where an object's `data` member value is in the text, and where the object ends. */
 export interface ObjectScan {
   /** Offset of the first character of the last top-level `data` member's value, or -1 without one. */

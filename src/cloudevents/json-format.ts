@@ -10,7 +10,7 @@
  */
 import { EventValidationError, FormatError, TooLargeError } from "../core/errors.js";
 import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
-import { jsonDataText, scanData, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
+import { jsonDataText, scanData, singleLine, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
 import { charsetOf, isJsonMediaType, isTextMediaType } from "./media.js";
 import { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
 import { isValidAttributeName, showValue, validateEvent } from "./validate.js";
@@ -336,19 +336,23 @@ export function toJsonObject(ev: CloudEvent): Record<string, unknown> {
 /**
  * The event in the JSON format (`toJsonObject`'s members), as one line of JSON text (no trailing
  * newline). JSON data is written as the text it came in when it has one (`json` data parsed from
- * the wire, or `bytes` under a JSON content type, which are parsed only to check them), whitespace
- * included, instead of serializing its value again.
+ * the wire, or `bytes` under a JSON content type, which are parsed only to check them), its spaces
+ * and number spelling included, instead of serializing its value again; text that spans lines is
+ * serialized from its value, so the event stays on one line.
  */
 export function serializeStructured(ev: CloudEvent): string {
   const data = ev.data;
   const head = JSON.stringify(ev.attributes);
   if (data === undefined) return head;
   let member: string;
-  if (data.kind === "json") member = '"data":' + jsonDataText(data);
-  else if (data.kind === "text") member = '"data":' + JSON.stringify(data.text);
-  else {
+  if (data.kind === "json") {
+    const kept = data.text !== undefined ? singleLine(data.text) : undefined;
+    member = '"data":' + (kept ?? jsonDataText({ value: data.value }));
+  } else if (data.kind === "text") {
+    member = '"data":' + JSON.stringify(data.text);
+  } else {
     const form = bytesForm(data.bytes, ev.attributes["datacontenttype"]);
-    if (form.as === "json") member = '"data":' + form.text;
+    if (form.as === "json") member = '"data":' + (singleLine(form.text) ?? jsonDataText({ value: form.value }));
     else if (form.as === "text") member = '"data":' + JSON.stringify(form.text);
     else member = '"data_base64":"' + base64Of(data.bytes) + '"';
   }

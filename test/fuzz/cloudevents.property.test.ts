@@ -153,7 +153,7 @@ function spaced(v: unknown, ws: () => string): string {
   return JSON.stringify(v);
 }
 
-test("fuzz - JSON data keeps the text it came in, whitespace included, and an event written out parses to the same value", () => {
+test("fuzz - JSON data keeps the text it came in, whitespace included, and an event written out is one line that parses to the same value", () => {
   const whitespace = fc.array(fc.constantFrom("", "", " ", "\n", "\t", "\r\n  "), { minLength: 64, maxLength: 64 });
   fc.assert(
     fc.property(fc.jsonValue({ maxDepth: 4 }), whitespace, fc.boolean(), (value, spaces, dataFirst) => {
@@ -168,6 +168,7 @@ test("fuzz - JSON data keeps the text it came in, whitespace included, and an ev
       assert.equal(ev.data.text, dataText);
       assert.deepStrictEqual(JSON.parse(serializeStructured(ev)), JSON.parse(JSON.stringify(toJsonObject(ev))));
       assert.deepStrictEqual(JSON.parse(serializeStructured(ev)).data, JSON.parse(text).data);
+      assert.ok(!/[\r\n]/.test(serializeStructured(ev)), "one event, one line");
       assert.equal(Buffer.from(binaryBody(ev).body!).toString("utf8"), dataText);
     }),
     { numRuns: 1500 },
