@@ -20,10 +20,14 @@ export interface JsonData {
  * Throws `FormatError` for a value that cannot be serialized (a cycle, a BigInt, `undefined`).
  */
 export function jsonDataText(data: JsonData): string {
-  if (data.text !== undefined) return data.text;
+  return data.text ?? stringifyData(data.value);
+}
+
+/** `JSON.stringify(value)` for event data. Throws `FormatError` like `jsonDataText`. */
+export function stringifyData(value: unknown): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify(data.value);
+    text = JSON.stringify(value);
   } catch (err) {
     throw new FormatError(`data: not serializable as JSON: ${(err as Error).message}`, { cause: err });
   }
@@ -127,11 +131,8 @@ const BRACKETS = ["{", "[", "}", "]"] as const;
 
 /** The offset of the first non-whitespace character at or after `i` (JSON whitespace only). */
 export function skipWs(text: string, i: number): number {
-  for (;;) {
-    const c = text.charCodeAt(i);
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
-    i++;
-  }
+  while (isJsonWs(text.charCodeAt(i))) i++;
+  return i;
 }
 
 /** The offset of the quote that closes the JSON string opening at `open`, or -1. */
@@ -166,7 +167,7 @@ function valueEndAt(text: string, i: number): number {
   let j = i;
   for (; j < text.length; j++) {
     const d = text.charCodeAt(j);
-    if (d === 0x2c || d === 0x7d || d === 0x5d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break;
+    if (d === 0x2c || d === 0x7d || d === 0x5d || isJsonWs(d)) break;
   }
   return j === i ? -1 : j;
 }

@@ -10,7 +10,7 @@
  */
 import { EventValidationError, FormatError, TooLargeError } from "../core/errors.js";
 import { cloneAttributes, type AttributeValue, type CloudEvent, type EventData } from "./event.js";
-import { jsonDataText, scanData, singleLine, skipWs, stringEnd, type ObjectScan } from "./json-data.js";
+import { scanData, singleLine, skipWs, stringEnd, stringifyData, type ObjectScan } from "./json-data.js";
 import { charsetOf, isJsonMediaType, isTextMediaType } from "./media.js";
 import { attributeFrom03Json, decodeBase64, SPEC_VERSION_03, upconvertAttributes } from "./upconvert.js";
 import { isValidAttributeName, showValue, validateEvent } from "./validate.js";
@@ -347,12 +347,12 @@ export function serializeStructured(ev: CloudEvent): string {
   let member: string;
   if (data.kind === "json") {
     const kept = data.text !== undefined ? singleLine(data.text) : undefined;
-    member = '"data":' + (kept ?? jsonDataText({ value: data.value }));
+    member = '"data":' + (kept ?? stringifyData(data.value));
   } else if (data.kind === "text") {
     member = '"data":' + JSON.stringify(data.text);
   } else {
     const form = bytesForm(data.bytes, ev.attributes["datacontenttype"]);
-    if (form.as === "json") member = '"data":' + (singleLine(form.text) ?? jsonDataText({ value: form.value }));
+    if (form.as === "json") member = '"data":' + (singleLine(form.text) ?? stringifyData(form.value));
     else if (form.as === "text") member = '"data":' + JSON.stringify(form.text);
     else member = '"data_base64":"' + base64Of(data.bytes) + '"';
   }
